@@ -1,0 +1,65 @@
+"""What every notebook does first: pick the preset, seed everything, make its output folder."""
+from __future__ import annotations
+
+import platform
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import paths
+from .presets import Preset, get_preset
+
+
+@dataclass
+class Session:
+    """A notebook's run settings.
+
+    Attributes:
+        notebook: the notebook's name, e.g. ``"00_setup_and_data"``.
+        preset: the sizes in force (see :mod:`gencomp_utils.presets`).
+        seed: the seed given to Python, NumPy and TensorFlow.
+        out_dir: the folder this notebook writes its figures and files to.
+    """
+
+    notebook: str
+    preset: Preset
+    seed: int
+    out_dir: Path
+
+    def __repr__(self) -> str:
+        return (f"Session(notebook={self.notebook!r}, preset={self.preset.name!r}, "
+                f"seed={self.seed}, out_dir='{self.out_dir}')")
+
+
+def seed_everything(seed: int, tensorflow: bool = True) -> None:
+    """Seed Python's ``random``, NumPy and (if asked) TensorFlow/Keras."""
+    random.seed(seed)
+    np.random.seed(seed)
+    if tensorflow:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+
+
+def start(notebook: str, preset: str | None = None, seed: int = 0,
+          tensorflow: bool = True) -> Session:
+    """Set a notebook up: resolve the preset, seed, and create its output folder.
+
+    Args:
+        notebook: the notebook's name; its outputs go to ``<output dir>/<notebook>/``.
+        preset: preset name (``None``: ``GENCOMP_PRESET``, else ``classroom``).
+        seed: seed for Python, NumPy and TensorFlow.
+        tensorflow: also seed TensorFlow (imports it).
+
+    Returns:
+        A :class:`Session`.
+    """
+    p = get_preset(preset)
+    seed_everything(seed, tensorflow=tensorflow)
+    out = paths.output_dir(notebook)
+    session = Session(notebook=notebook, preset=p, seed=seed, out_dir=out)
+    print(f"{notebook}: preset {p.name!r} ({p.description}); seed {seed}; "
+          f"Python {platform.python_version()}; outputs in {out}")
+    return session
