@@ -1,8 +1,10 @@
 """What every notebook does first: pick the preset, seed everything, make its output folder."""
 from __future__ import annotations
 
+import os
 import platform
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +43,31 @@ def seed_everything(seed: int, tensorflow: bool = True) -> None:
         import keras
 
         keras.utils.set_random_seed(seed)
+
+
+def environment_report() -> dict:
+    """Versions of the main packages and the accelerators TensorFlow sees.
+
+    Returns:
+        A dict with ``python``, ``tensorflow``, ``keras``, ``numpy``, ``gpus`` (names) and
+        ``advice`` (what to do when there is no GPU).
+    """
+    import keras
+    import tensorflow as tf
+
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    in_colab = "google.colab" in sys.modules
+    if gpus:
+        advice = f"Training runs on {len(gpus)} GPU(s)."
+    elif in_colab:
+        advice = ("No GPU: in Colab choose Runtime > Change runtime type > T4 GPU, then "
+                  "Runtime > Restart. The smoke and classroom presets also run on the CPU, slower.")
+    else:
+        advice = ("No GPU: everything runs on the CPU. The smoke preset takes seconds per notebook; "
+                  "the classroom preset minutes to tens of minutes.")
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__, "gpus": gpus,
+            "cpu_cores": os.cpu_count(), "colab": in_colab, "advice": advice}
 
 
 def start(notebook: str, preset: str | None = None, seed: int = 0,

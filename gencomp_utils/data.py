@@ -692,3 +692,22 @@ def load_numpy(name: str, split: str = "train", limit: int | None = None, **kwar
             break
     x, y = np.concatenate(xs), np.concatenate(ys)
     return (x[:limit], y[:limit]) if limit is not None else (x, y)
+
+
+def describe_data() -> list[dict]:
+    """Where each data set's splits were found on disk (no download is tried).
+
+    Returns:
+        One dict per data set and split: ``dataset``, ``split``, ``images`` (count or 0),
+        ``found_at`` (a path) or ``missing`` (what to put where).
+    """
+    rows = []
+    for name in DATASETS:
+        for split in SPLITS[name]:
+            try:
+                src = find_source(name, split, download=False)
+                rows.append({"dataset": name, "split": split, "images": len(src),
+                             "found_at": src.origin})
+            except DataError as e:
+                rows.append({"dataset": name, "split": split, "images": 0, "missing": str(e)})
+    return rows

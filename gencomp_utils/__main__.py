@@ -1,0 +1,50 @@
+"""Command line: ``python -m gencomp_utils run --preset smoke`` and friends."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .presets import PRESETS, default_preset_name
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gencomp_utils",
+                                     description="The gencomp course's command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute every notebook headless with papermill")
+    run.add_argument("--preset", choices=list(PRESETS), default=default_preset_name(),
+                     help="sizes: smoke (seconds), classroom (default), paper")
+    run.add_argument("--notebooks", nargs="*", metavar="PREFIX",
+                     help="only these notebooks, by number prefix (e.g. 00 03)")
+    run.add_argument("--seeds", type=int, default=1,
+                     help="run the experiment notebooks with seeds 0..N-1 (default 1)")
+    run.add_argument("--output", help="folder for the timestamped run folder (default: "
+                                      "GENCOMP_OUTPUT_DIR or runs/)")
+    run.add_argument("--notebook-dir", help="where the notebooks are (default: notebooks/)")
+    run.add_argument("--timeout", type=float, default=None, help="seconds one cell may take")
+    sub.add_parser("data", help="show where each data set was found, or what to put where")
+    args = parser.parse_args(argv)
+
+    if args.command == "data":
+        from .data import describe_data
+
+        for row in describe_data():
+            where = row.get("found_at") or row["missing"]
+            print(f"{row['dataset']:8} {row['split']:10} {row['images']:6}  {where}")
+        return 0
+
+    from .runner import NOTEBOOK_DIR, run as run_all
+
+    try:
+        _, results = run_all(preset=args.preset, select=args.notebooks, seeds=args.seeds,
+                             out_root=args.output, timeout=args.timeout,
+                             folder=Path(args.notebook_dir) if args.notebook_dir else NOTEBOOK_DIR)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The main job: execute every course notebook headless with papermill.
+
+``python -m gencomp_utils run --preset classroom`` executes the notebooks in order into a
+timestamped folder under the output folder (``GENCOMP_OUTPUT_DIR``, default ``runs/``), prints a
+progress line per notebook, and ends with a summary of what ran, what was skipped (its data is
+absent: the line says how to get it) and what failed (with the path of its executed copy).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from . import data, paths
+from .presets import get_preset
+
+NOTEBOOK_DIR = paths.REPO_ROOT / "notebooks"
+
+
+@dataclass
+class Result:
+    """What happened to one notebook."""
+
+    notebook: str
+    status: str          # "ok", "failed" or "skipped"
+    seconds: float
+    executed: str | None  # path of the executed copy
+    message: str = ""
+    seed: int = 0
+
+
+def list_notebooks(folder: Path = NOTEBOOK_DIR, select: list[str] | None = None) -> list[Path]:
+    """The course notebooks in order, optionally only those whose names start with ``select``."""
+    found = sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    if select:
+        found = [p for p in found if any(p.name.startswith(s) for s in select)]
+        if not found:
+            raise ValueError(f"No notebook in {folder} starts with {', '.join(select)}.")
+    return found
+
+
+def notebook_meta(path: Path) -> dict:
+    """The notebook's ``gencomp`` metadata: ``requires`` (data sets), ``per_seed`` (bool)."""
+    with open(path) as f:
+        nb = json.load(f)
+    return nb.get("metadata", {}).get("gencomp", {})
+
+
+def missing_data(requires: list[str]) -> str | None:
+    """Why a notebook that needs ``requires`` cannot run here, or None if its data is present.
+
+    MNIST and CIFAR-10 count as present when a split is on disk or can be downloaded now.
+    """
+    for name in requires:
+        if data.available(name, "train") or data.available(name, "test"):
+            continue
+        if name == "celeba":
+            return f"CelebA is not on disk. {data.CELEBA_HOWTO}"
+        try:
+            data.find_source(name, "test")
+        except data.DataError as e:
+            return str(e)
+    return None
+
+
+def execute(path: Path, out_path: Path, preset: str, seed: int = 0,
+            env: dict | None = None, timeout: float | None = None) -> None:
+    """Execute one notebook with papermill (``-p preset ... -p seed ...``) into ``out_path``.
+
+    Raises:
+        papermill.PapermillExecutionError: a cell failed; ``out_path`` shows where.
+    """
+    import papermill as pm
+
+    old = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        pm.execute_notebook(str(path), str(out_path), parameters={"preset": preset, "seed": seed},
+                            kernel_name="python3", progress_bar=False, cwd=str(path.parent),
+                            execution_timeout=timeout)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run(preset: str = "classroom", select: list[str] | None = None, seeds: int = 1,
+        out_root: Path | None = None, folder: Path = NOTEBOOK_DIR,
+        timeout: float | None = None, echo=print) -> tuple[Path, list[Result]]:
+    """Execute the course notebooks; see the module docstring.
+
+    Args:
+        preset: ``smoke``, ``classroom`` or ``paper``.
+        select: only notebooks whose names start with these (e.g. ``["00", "03"]``).
+        seeds: notebooks marked ``per_seed`` run with seeds 0 .. seeds-1, the others once.
+        out_root: where the timestamped run folder goes (default: the output folder).
+        folder: where the notebooks are.
+        timeout: seconds a single cell may take (None: no limit).
+        echo: where progress lines go.
+
+    Returns:
+        ``(run folder, results)``.
+    """
+    get_preset(preset)  # fail fast on a bad name
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}.")
+    notebooks = list_notebooks(folder, select)
+    stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
+    run_dir = Path(out_root or paths.output_dir()) / f"{stamp}-{preset}"
+    run_dir.mkdir(parents=True, exist_ok=False)
+    jobs = []
+    for nb in notebooks:
+        meta = notebook_meta(nb)
+        for seed in range(seeds if meta.get("per_seed") else 1):
+            jobs.append((nb, meta, seed))
+    echo(f"Running {len(jobs)} notebook run(s) with preset {preset!r} into {run_dir}")
+    results = []
+    for i, (nb, meta, seed) in enumerate(jobs, 1):
+        label = f"[{i}/{len(jobs)}] {nb.stem}" + (f" (seed {seed})" if seeds > 1 and meta.get("per_seed") else "")
+        why = missing_data(meta.get("requires", []))
+        if why:
+            results.append(Result(nb.stem, "skipped", 0.0, None, why, seed))
+            echo(f"{label}: skipped, data absent")
+            continue
+        seed_dir = run_dir / f"seed{seed}"
+        seed_dir.mkdir(exist_ok=True)
+        out = seed_dir / nb.name
+        echo(f"{label} ...", )
+        t0 = time.perf_counter()
+        try:
+            execute(nb, out, preset, seed, env={"GENCOMP_OUTPUT_DIR": str(seed_dir),
+                                               "GENCOMP_PRESET": preset}, timeout=timeout)
+            status, message = "ok", ""
+        except Exception as e:  # a failing notebook must not stop the others
+            status = "failed"
+            message = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+        secs = time.perf_counter() - t0
+        results.append(Result(nb.stem, status, secs, str(out), message, seed))
+        echo(f"{label}: {status} in {secs:.1f} s" + (f" -> {out}" if status == "failed" else ""))
+    write_summary(run_dir, preset, results)
+    echo(summary_text(results))
+    return run_dir, results
+
+
+def summary_text(results: list[Result]) -> str:
+    """A plain-text summary: counts, then one line per skipped or failed notebook."""
+    counts = {s: sum(r.status == s for r in results) for s in ("ok", "failed", "skipped")}
+    lines = [f"Summary: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped."]
+    for r in results:
+        if r.status == "failed":
+            lines.append(f"  FAILED  {r.notebook} (seed {r.seed}): {r.message}\n"
+                         f"          executed copy: {r.executed}")
+        elif r.status == "skipped":
+            lines.append(f"  SKIPPED {r.notebook}: {r.message}")
+    return "\n".join(lines)
+
+
+def write_summary(run_dir: Path, preset: str, results: list[Result]) -> None:
+    """Write ``summary.json`` and ``summary.md`` into the run folder."""
+    (run_dir / "summary.json").write_text(json.dumps(
+        {"preset": preset, "results": [asdict(r) for r in results]}, indent=2))
+    rows = ["| notebook | seed | status | seconds | executed copy / note |", "|---|---|---|---|---|"]
+    for r in results:
+        where = Path(r.executed).relative_to(run_dir) if r.executed else ""
+        note = r.message.replace("|", "/").replace("\n", " ")
+        rows.append(f"| {r.notebook} | {r.seed} | {r.status} | {r.seconds:.1f} | {where} {note} |")
+    (run_dir / "summary.md").write_text(f"# Run with preset `{preset}`\n\n" + "\n".join(rows) + "\n")

@@ -1,0 +1,66 @@
+"""Presets and the folders the course uses."""
+from __future__ import annotations
+
+import pytest
+
+import gencomp_utils as gu
+from gencomp_utils import paths, presets
+
+
+def test_preset_from_environment(monkeypatch):
+    monkeypatch.setenv("GENCOMP_PRESET", "paper")
+    assert gu.get_preset().name == "paper"
+    monkeypatch.delenv("GENCOMP_PRESET")
+    assert gu.get_preset().name == "classroom"
+
+
+def test_unknown_preset_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="smoke, classroom, paper"):
+        gu.get_preset("fast")
+
+
+def test_presets_grow_from_smoke_to_paper():
+    s, c, p = (gu.PRESETS[n] for n in ("smoke", "classroom", "paper"))
+    for field in ("train_steps", "num_eval_images", "theory_samples", "toy_steps", "classifier_steps"):
+        assert getattr(s, field) < getattr(c, field) < getattr(p, field), field
+
+
+def test_replace_keeps_the_rest():
+    p = gu.get_preset("smoke").replace(train_steps=7)
+    assert p.train_steps == 7 and p.batch_size == gu.PRESETS["smoke"].batch_size
+
+
+def test_folders_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENCOMP_CACHE_DIR", str(tmp_path / "c"))
+    monkeypatch.setenv("GENCOMP_OUTPUT_DIR", str(tmp_path / "o"))
+    assert paths.cache_dir("checkpoints") == tmp_path / "c" / "checkpoints"
+    assert (tmp_path / "c" / "checkpoints").is_dir()
+    assert paths.output_dir("nb", create=False) == tmp_path / "o" / "nb"
+    assert not (tmp_path / "o").exists()
+
+
+def test_default_folders(monkeypatch, tmp_path):
+    monkeypatch.delenv("GENCOMP_CACHE_DIR")
+    monkeypatch.delenv("GENCOMP_OUTPUT_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert paths.cache_dir(create=False) == tmp_path / "gencomp"
+    assert paths.output_dir(create=False) == paths.REPO_ROOT / "runs"
+    assert "runs/" in (paths.REPO_ROOT / ".gitignore").read_text().split()
+
+
+def test_search_order(monkeypatch, tmp_path):
+    monkeypatch.setenv("GENCOMP_DATA_DIR", str(tmp_path))
+    dirs = paths.data_search_dirs()
+    assert dirs[0] == tmp_path
+    assert dirs[1] == paths.REPO_ROOT / "data"
+    assert dirs[2] == paths.keras_cache_dir()
+
+
+def test_start_seeds_and_makes_the_output_folder():
+    import numpy as np
+
+    s = gu.start("99_test", "smoke", seed=3, tensorflow=False)
+    a = np.random.rand()
+    gu.start("99_test", "smoke", seed=3, tensorflow=False)
+    assert np.random.rand() == a
+    assert s.out_dir.is_dir() and s.out_dir.name == "99_test" and s.preset.name == "smoke"

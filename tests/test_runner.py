@@ -1,0 +1,76 @@
+"""The main job: papermill over the notebooks, progress lines, skips and a summary."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from gencomp_utils import runner
+from gencomp_utils.__main__ import main
+
+
+def _notebook(path, source, requires=(), per_seed=False):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('preset = "classroom"\nseed = 0')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(source)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["gencomp"] = {"requires": list(requires), "per_seed": per_seed}
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture
+def course(tmp_path, data_dir):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "00_ok.ipynb",
+              "import os, pathlib\n"
+              "pathlib.Path(os.environ['GENCOMP_OUTPUT_DIR'], f'ran-{preset}-{seed}').touch()")
+    _notebook(folder / "01_fails.ipynb", "raise RuntimeError('this cell is broken')")
+    _notebook(folder / "02_faces.ipynb", "print('never runs')", requires=["celeba"])
+    _notebook(folder / "03_experiment.ipynb", "assert seed in (0, 1)", per_seed=True)
+    return folder
+
+
+def test_run_reports_ok_failed_and_skipped(course, tmp_path):
+    lines = []
+    run_dir, results = runner.run("smoke", seeds=2, out_root=tmp_path / "runs", folder=course,
+                                  echo=lines.append)
+    status = {(r.notebook, r.seed): r.status for r in results}
+    assert status == {("00_ok", 0): "ok", ("01_fails", 0): "failed", ("02_faces", 0): "skipped",
+                      ("03_experiment", 0): "ok", ("03_experiment", 1): "ok"}
+    assert (run_dir / "seed0" / "ran-smoke-0").exists()  # parameters injected, outputs in the run
+    failed = next(r for r in results if r.status == "failed")
+    assert "this cell is broken" in failed.message
+    assert (run_dir / "seed0" / "01_fails.ipynb").exists()
+    skipped = next(r for r in results if r.status == "skipped")
+    assert "Kaggle" in skipped.message  # says how to get CelebA
+    text = "\n".join(lines)
+    assert "[1/5] 00_ok: ok" in text and "FAILED  01_fails" in text and "SKIPPED 02_faces" in text
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert len(summary["results"]) == 5 and (run_dir / "summary.md").exists()
+
+
+def test_select_and_bad_arguments(course, tmp_path):
+    _, results = runner.run("smoke", select=["00"], out_root=tmp_path / "r", folder=course,
+                            echo=lambda s: None)
+    assert [r.notebook for r in results] == ["00_ok"]
+    with pytest.raises(ValueError, match="No notebook"):
+        runner.list_notebooks(course, ["42"])
+    with pytest.raises(ValueError, match="Unknown preset"):
+        runner.run("huge", folder=course)
+
+
+def test_command_line_exit_codes(course, tmp_path, capsys):
+    args = ["run", "--preset", "smoke", "--notebook-dir", str(course), "--output", str(tmp_path / "o")]
+    assert main(args + ["--notebooks", "00"]) == 0
+    assert main(args + ["--notebooks", "01"]) == 1
+    assert main(args + ["--notebooks", "42"]) == 2
+    assert "No notebook" in capsys.readouterr().err
+
+
+def test_data_command_lists_every_split(data_dir, capsys):
+    assert main(["data"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 7 and "Kaggle" in out
