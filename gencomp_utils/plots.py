@@ -229,3 +229,42 @@ def animate(frames, steps, interval: int = 400):
     anim = animation.FuncAnimation(fig, update, frames=len(frames), interval=interval, blit=False)
     plt.close(fig)
     return anim
+
+
+def labelled_grid(images, labels=None, class_names=None, ncols: int = 8, title: str | None = None,
+                  size: float = 1.2, path=None):
+    """A grid of images in [0, 1], each titled with its label's name (real data at a glance).
+
+    Args:
+        images: ``(N, H, W, C)`` in [0, 1].
+        labels: ``(N,)`` ints, or None for no titles.
+        class_names: names indexed by label.
+        ncols: images per row.
+        title: the figure's title.
+        size: inches per image.
+        path: save the figure there too.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    import matplotlib.pyplot as plt
+
+    images = np.asarray(images, np.float32)
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            name = None
+            if labels is not None:
+                name = class_names[int(labels[i])] if class_names else str(int(labels[i]))
+            _show(ax, images[i], name)
+            ax.title.set_fontsize(8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=80)
+    return fig
