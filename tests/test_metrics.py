@@ -1,0 +1,162 @@
+"""Metrics: each checked against an independent computation, and against a wrong variant."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fakedata
+from gencomp_utils import metrics
+
+
+def _with_stats(rng, n, mu, sigma):
+    """Samples whose sample mean and (unbiased) covariance are exactly mu and sigma."""
+    d = len(mu)
+    x = rng.normal(size=(n, d))
+    x -= x.mean(0)
+    c = np.cov(x, rowvar=False)
+    w, v = np.linalg.eigh(c)
+    x = x @ (v / np.sqrt(w)) @ v.T  # whitened: covariance exactly I
+    return x @ np.linalg.cholesky(sigma).T + mu
+
+
+def _closed_form(mu1, s1, mu2, s2, factor=2.0):
+    # tr sqrt(S1 S2) from the (real, non-negative) eigenvalues of the product: another route.
+    cross = np.sqrt(np.clip(np.linalg.eigvals(s1 @ s2).real, 0, None)).sum()
+    return np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - factor * cross
+
+
+def _random_spd(rng, d):
+    a = rng.normal(size=(d, d))
+    return a @ a.T / d + 0.1 * np.eye(d)
+
+
+@pytest.mark.parametrize("d", [2, 8, 32])
+def test_fd_matches_the_closed_form_for_two_gaussians(d):
+    rng = np.random.default_rng(d)
+    mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
+    s1, s2 = _random_spd(rng, d), _random_spd(rng, d)
+    a, b = _with_stats(rng, 500, mu1, s1), _with_stats(rng, 400, mu2, s2)
+    expected = _closed_form(mu1, s1, mu2, s2)
+    assert metrics.frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+    # the same check rejects a formula with the cross term's factor 2 dropped
+    wrong = _closed_form(mu1, s1, mu2, s2, factor=1.0)
+    assert abs(metrics.frechet_distance(a, b) - wrong) > 1e-3 * abs(expected)
+
+
+def test_fd_of_a_set_with_itself_is_zero():
+    x = np.random.default_rng(0).normal(size=(300, 16))
+    assert metrics.frechet_distance(x, x) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_fd_is_real_and_finite_on_singular_covariances():
+    rng = np.random.default_rng(1)
+    low_rank = rng.normal(size=(20, 3)) @ rng.normal(size=(3, 64))  # rank 3 in 64-D
+    other = rng.normal(size=(20, 64)) * 1e-9
+    fd = metrics.frechet_distance(low_rank, other)
+    assert isinstance(fd, float) and np.isfinite(fd) and fd >= 0
+
+
+def test_fd_grows_monotonically_with_noise():
+    x, _ = fakedata.digits(600)
+    images = x.reshape(600, -1) / 255.0
+    proj = np.random.default_rng(0).normal(size=(images.shape[1], 32)) / 28
+    real, base = images[:300], images[300:]
+    rng = np.random.default_rng(2)
+    fds = [metrics.frechet_distance(real @ proj, (base + s * rng.normal(size=base.shape)) @ proj)
+           for s in (0.0, 0.05, 0.1, 0.2, 0.4)]
+    assert all(a < b for a, b in zip(fds, fds[1:])), fds
+
+
+def test_kid_is_unbiased_and_a_biased_variant_is_not():
+    rng = np.random.default_rng(3)
+    repeats, m, d = 60, 40, 8
+    unbiased, biased = [], []
+    for _ in range(repeats):
+        a, b = rng.normal(size=(m, d)), rng.normal(size=(m, d))
+        unbiased.append(metrics.kernel_inception_distance(a, b, subsets=1, subset_size=m)[0])
+        k = lambda x, y: (x @ y.T / d + 1) ** 3
+        biased.append(k(a, a).mean() + k(b, b).mean() - 2 * k(a, b).mean())  # diagonal kept
+    se = np.std(unbiased) / np.sqrt(repeats)
+    assert abs(np.mean(unbiased)) < 3 * se
+    assert np.mean(biased) > 3 * np.std(biased) / np.sqrt(repeats)
+
+
+def test_kid_separates_different_distributions():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(200, 8)), rng.normal(loc=0.5, size=(200, 8))
+    same, _ = metrics.kernel_inception_distance(a, rng.normal(size=(200, 8)), subsets=5, subset_size=100)
+    diff, _ = metrics.kernel_inception_distance(a, b, subsets=5, subset_size=100)
+    assert diff > 10 * abs(same)
+
+
+def test_precision_recall():
+    rng = np.random.default_rng(5)
+    modes = rng.normal(scale=20, size=(4, 2))
+    real = np.concatenate([m + rng.normal(size=(100, 2)) for m in modes])
+    assert metrics.precision_recall(real, real) == (1.0, 1.0)
+    far = real + 1000.0
+    assert metrics.precision_recall(real, far) == (0.0, 0.0)
+    half = np.concatenate([m + rng.normal(size=(200, 2)) for m in modes[:2]])  # 2 of 4 modes
+    p, r = metrics.precision_recall(real, half)
+    assert p > 0.95 and 0.4 < r < 0.6
+
+
+def test_sharpness_is_lower_for_a_blurred_copy():
+    x, _ = fakedata.digits(50)
+    x = x[..., None] / 255.0
+    blurred = (x + np.roll(x, 1, 1) + np.roll(x, -1, 1) + np.roll(x, 1, 2) + np.roll(x, -1, 2)) / 5
+    assert metrics.sharpness_ratio(blurred, x) < 0.5
+    assert metrics.sharpness_ratio(x, x) == pytest.approx(1.0)
+
+
+def test_collapse_detection():
+    x, _ = fakedata.digits(64)
+    real = x[..., None] / 255.0
+    grey = np.full_like(real, 0.5) + np.random.default_rng(0).normal(scale=0.001, size=real.shape)
+    repeated = np.repeat(real[:1], 64, axis=0)
+    assert not metrics.is_collapsed(real)
+    assert metrics.is_collapsed(grey)
+    assert metrics.is_collapsed(repeated)
+
+
+def test_oscillation_and_threshold():
+    assert metrics.oscillation([5, 1, 1, 1, 1, 1], last=5) == 0.0
+    assert metrics.oscillation([1, 3, 1, 3, 1, 3], last=4) == pytest.approx(1.0)
+    assert metrics.first_reaching([9, 7, 4, 5], [100, 200, 300, 400], threshold=5) == 300
+    assert metrics.first_reaching([9, 7], [1, 2], threshold=5) is None
+    assert metrics.first_reaching([0.2, 0.95], [1, 2], 0.9, lower_is_better=False) == 2
+
+
+@pytest.mark.parametrize("args,expected", [
+    ((10.0, 1.0, 5.0, 1.0), "holds"),              # clear win: difference 5 > 2 x 1
+    ((5.0, 1.0, 10.0, 1.0), "does not hold"),      # clear loss
+    ((6.0, 1.5, 5.0, 1.0), "inconclusive"),        # overlap: 1 <= 2 x 1.5
+])
+def test_claim_verdicts(args, expected):
+    assert metrics.verdict(*args) == expected
+    flipped = {"holds": "does not hold", "does not hold": "holds"}.get(expected, expected)
+    assert metrics.verdict(*args, higher_supports=False) == flipped
+    assert metrics.verdict(*args, evidence=False) == "not evidence"
+
+
+def test_bad_features_are_rejected():
+    with pytest.raises(ValueError, match="2-D"):
+        metrics.frechet_distance(np.zeros(5), np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.frechet_distance(np.full((3, 2), np.nan), np.zeros((3, 2)))
+
+
+def test_inception_input_and_the_skip_without_weights(monkeypatch):
+    import keras
+
+    x = metrics.inception_resize(np.random.default_rng(0).random((2, 28, 28, 1)))
+    assert x.shape == (2, 299, 299, 3)
+    assert -1.0 <= float(np.min(x)) and float(np.max(x)) <= 1.0
+
+    def offline(**kwargs):
+        assert kwargs["weights"] == "imagenet"  # never random weights
+        raise Exception("URL fetch failure: no network")
+
+    monkeypatch.setattr(keras.applications, "InceptionV3", offline)
+    model, why = metrics.inception_model()
+    assert model is None and why.startswith("FID skipped") and "no network" in why
