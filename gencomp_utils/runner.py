@@ -144,6 +144,11 @@ def run(preset: str = "classroom", select: list[str] | None = None, seeds: int =
         echo(f"{label}: {status} in {secs:.1f} s" + (f" -> {out}" if status == "failed" else ""))
     write_summary(run_dir, preset, results)
     echo(summary_text(results))
+    from .report import write_report
+
+    report = write_report(run_dir)
+    if report:
+        echo(f"Report: {report}")
     return run_dir, results
 
 

@@ -1,0 +1,365 @@
+"""Experiment measurements (``metrics.json``), their summary over seeds, and the claims table.
+
+Each experiment notebook writes one ``metrics.json`` into its output folder; the comparison
+notebook and the main job's report read those files and nothing else.
+
+The ``metrics.json`` schema (version 1)::
+
+    {
+      "schema": 1,
+      "dataset": "mnist" | "cifar10" | "celeba",
+      "preset": "smoke" | "classroom" | "paper",
+      "seed": 0,
+      "evidence": true,              # false for the smoke preset: too small to count
+      "splits": {"train": "test[:8000]", "eval": "test[8000:]", "note": "..."},
+      "num_eval_images": 2000,       # generated and real images compared
+      "threshold": {"metric": "fd_domain", "value": 12.0},   # fixed before the run
+      "models": {
+        "vae": {<model measurements>},
+        "gan": {<model measurements>}
+      }
+    }
+
+Model measurements (``None`` where a measure does not apply or was skipped):
+
+    fd_domain             FD (domain classifier): Fréchet distance of the project's classifier features
+    fid, fid_note         FID with InceptionV3 ImageNet weights, or None and why it was skipped
+    kid, kid_std          kernel distance on the domain classifier features
+    precision, recall     k-NN manifold precision and recall (domain classifier features)
+    sharpness_ratio       Laplacian variance of samples over that of real images (1 = as sharp)
+    conditional_accuracy  share of samples for class y that the domain classifier assigns to y
+    log_likelihood_nats   VAE only: importance-weighted bound on log p(x), nats per image
+    bits_per_dim          VAE only: the same in bits per dimension
+    seconds_per_epoch     wall-clock per pass over the training split
+    train_seconds, steps, images_seen
+    steps_to_threshold, seconds_to_threshold, epochs_to_threshold   (None: never reached)
+    oscillation           spread of fd_domain over the last evaluations
+    collapsed             a collapsed batch was seen during training
+    curve                 {"step": [...], "seconds": [...], "fd_domain": [...]} at each evaluation
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import verdict
+
+SCHEMA = 1
+MODELS = ("vae", "gan")
+MODEL_NAMES = {"vae": "conditional VAE", "gan": "AC-GAN"}
+# (key, label, lower is better)
+TABLE_ROWS = [
+    ("fd_domain", "FD (domain classifier)", True),
+    ("fid", "FID (InceptionV3)", True),
+    ("kid", "KID (domain classifier)", True),
+    ("precision", "precision", False),
+    ("recall", "recall", False),
+    ("sharpness_ratio", "sharpness (generated / real)", False),
+    ("conditional_accuracy", "conditional accuracy", False),
+    ("log_likelihood_nats", "log-likelihood bound (nats/image)", False),
+    ("bits_per_dim", "bits per dimension", True),
+    ("seconds_per_epoch", "seconds per epoch", True),
+    ("seconds_to_threshold", "seconds to the quality threshold", True),
+    ("epochs_to_threshold", "epochs to the quality threshold", True),
+    ("oscillation", "oscillation of FD (last evaluations)", True),
+]
+REQUIRED_MODEL_KEYS = [k for k, _, _ in TABLE_ROWS] + ["train_seconds", "steps", "images_seen",
+                                                       "collapsed", "curve"]
+
+
+def validate_metrics(m: dict) -> dict:
+    """Check a metrics dict against the schema; raise a ValueError naming what is wrong."""
+    for key in ("schema", "dataset", "preset", "seed", "evidence", "splits", "threshold", "models"):
+        if key not in m:
+            raise ValueError(f"metrics.json lacks {key!r}.")
+    if m["schema"] != SCHEMA:
+        raise ValueError(f"metrics.json schema {m['schema']!r}; this version reads {SCHEMA}.")
+    for model in MODELS:
+        if model not in m["models"]:
+            raise ValueError(f"metrics.json lacks the {model!r} model.")
+        missing = [k for k in REQUIRED_MODEL_KEYS if k not in m["models"][model]]
+        if missing:
+            raise ValueError(f"metrics.json: model {model!r} lacks {missing}.")
+    return m
+
+
+def _clean(o):
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, (np.floating, float)):
+        return None if not math.isfinite(float(o)) else float(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    return o
+
+
+def write_metrics(path, metrics: dict) -> Path:
+    """Validate and write ``metrics.json`` (non-finite numbers become null)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_clean(validate_metrics(metrics)), indent=2))
+    return path
+
+
+def read_metrics(root) -> list[dict]:
+    """Every ``metrics.json`` below ``root`` (a run folder or the output folder), validated."""
+    out = []
+    for p in sorted(Path(root).rglob("metrics.json")):
+        m = validate_metrics(json.loads(p.read_text()))
+        m["_path"] = str(p)
+        out.append(m)
+    return out
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+@dataclass
+class Stat:
+    """Mean and spread (standard deviation across seeds) of one measure."""
+
+    mean: float | None
+    spread: float
+    n: int
+
+    def __str__(self) -> str:
+        if self.mean is None:
+            return "n/a"
+        if self.n > 1:
+            return f"{_fmt(self.mean)} ± {_fmt(self.spread)}"
+        return _fmt(self.mean)
+
+
+def _fmt(v: float) -> str:
+    if v == 0 or 0.01 <= abs(v) < 10_000:
+        return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+    return f"{v:.2e}"
+
+
+def stat(values, missing_as: float | None = None) -> Stat:
+    """Mean and standard deviation over seeds; ``None`` values count as ``missing_as`` if given,
+    else are dropped."""
+    vals = [missing_as if v is None else v for v in values]
+    vals = [float(v) for v in vals if v is not None]
+    if not vals:
+        return Stat(None, 0.0, 0)
+    finite = all(math.isfinite(v) for v in vals)  # inf: a threshold some seed never reached
+    spread = float(np.std(vals)) if len(vals) > 1 and finite else 0.0
+    return Stat(float(np.mean(vals)), spread, len(vals))
+
+
+def group(runs: list[dict]) -> dict:
+    """``{dataset: [metrics of each seed]}``."""
+    out: dict = {}
+    for m in runs:
+        out.setdefault(m["dataset"], []).append(m)
+    return out
+
+
+def summary(runs: list[dict]) -> dict:
+    """``{dataset: {model: {key: Stat}}}`` over seeds."""
+    table = {}
+    for dataset, ms in group(runs).items():
+        table[dataset] = {model: {key: stat([m["models"][model].get(key) for m in ms])
+                                  for key, _, _ in TABLE_ROWS} for model in MODELS}
+    return table
+
+
+def metrics_table_markdown(runs: list[dict], dataset: str) -> str:
+    """A Markdown table of every measure for the VAE and the GAN of one data set."""
+    ms = group(runs)[dataset]
+    s = summary(runs)[dataset]
+    seeds = sorted({m["seed"] for m in ms})
+    head = (f"{dataset}: preset {ms[0]['preset']}, {len(seeds)} seed(s) {seeds}; "
+            f"{ms[0]['splits'].get('note', '')}")
+    lines = [head, "", "| measure | conditional VAE | AC-GAN | better |", "|---|---|---|---|"]
+    for key, label, lower in TABLE_ROWS:
+        lines.append(f"| {label} | {s['vae'][key]} | {s['gan'][key]} | "
+                     f"{'lower' if lower else 'higher'} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- claims
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One conclusion of the paper and how the course tests it."""
+
+    number: int
+    text: str
+    test: str
+
+
+# The paper's conclusions (its sections 4 and 5), in the course's words.
+CLAIMS = [
+    Claim(1, "VAEs are easier and faster to train than GANs (fewer epochs, less run time).",
+          "wall-clock seconds to reach a quality threshold fixed before the run (FD with the "
+          "domain classifier): lower for the VAE"),
+    Claim(2, "VAE samples are blurrier; GAN samples are sharper, with more detail (some of it "
+             "noise).",
+          "sharpness ratio (Laplacian variance of samples over real images): higher for the GAN"),
+    Claim(3, "GAN training is unstable: image quality oscillates and can collapse to grey images.",
+          "spread of FD over the last evaluations: larger for the GAN (collapses are counted too)"),
+    Claim(4, "VAE blur grows with the diversity of the data set (MNIST to CIFAR-10).",
+          "the VAE's sharpness ratio: higher on MNIST than on CIFAR-10"),
+    Claim(5, "On CelebA, GAN faces are sharper while VAE faces look more natural.",
+          "sharpness ratio higher for the GAN, and FD lower and precision higher for the VAE"),
+    Claim(6, "On low-diversity data (MNIST) both models give realistic samples.",
+          "conditional accuracy of each model's samples above 0.9 by the digit classifier"),
+]
+REALISTIC_ACCURACY = 0.9
+
+
+def _verdict_pair(runs, dataset, key, claim_model, higher_supports, missing_as=None):
+    ms = group(runs).get(dataset)
+    if not ms:
+        return f"not run ({dataset})", ""
+    other = "gan" if claim_model == "vae" else "vae"
+    a = stat([m["models"][claim_model].get(key) for m in ms], missing_as)
+    b = stat([m["models"][other].get(key) for m in ms], missing_as)
+    if a.mean is None or b.mean is None:
+        return "not measured", ""
+    evidence = all(m["evidence"] for m in ms)
+    v = verdict(a.mean, a.spread, b.mean, b.spread, higher_supports, evidence)
+    return v, f"{dataset}: {claim_model.upper()} {a} vs {other.upper()} {b}"
+
+
+def _combine(verdicts: list[str]) -> str:
+    if any(v.startswith("not run") or v == "not measured" for v in verdicts):
+        return next(v for v in verdicts if v.startswith("not run") or v == "not measured")
+    if "not evidence" in verdicts:
+        return "not evidence"
+    if all(v == "holds" for v in verdicts):
+        return "holds"
+    if any(v == "does not hold" for v in verdicts):
+        return "does not hold"
+    return "inconclusive"
+
+
+def claim_verdicts(runs: list[dict]) -> list[dict]:
+    """Each claim with its verdict and the numbers behind it.
+
+    A verdict is "holds" or "does not hold" only when the difference exceeds twice the spread
+    across seeds; otherwise "inconclusive". Runs of the smoke preset are "not evidence".
+    """
+    out = []
+    # 1: time to threshold (a run that never reaches it counts as infinitely slow).
+    per = [_verdict_pair(runs, d, "seconds_to_threshold", "vae", False, missing_as=math.inf)
+           for d in group(runs)] or [("not run (any data set)", "")]
+    out.append((CLAIMS[0], per))
+    per = [_verdict_pair(runs, d, "sharpness_ratio", "gan", True) for d in group(runs)] \
+        or [("not run (any data set)", "")]
+    out.append((CLAIMS[1], per))
+    per = [_verdict_pair(runs, d, "oscillation", "gan", True) for d in group(runs)] \
+        or [("not run (any data set)", "")]
+    out.append((CLAIMS[2], per))
+    out.append((CLAIMS[3], [_blur_vs_diversity(runs)]))
+    out.append((CLAIMS[4], [_verdict_pair(runs, "celeba", "sharpness_ratio", "gan", True),
+                            _verdict_pair(runs, "celeba", "fd_domain", "vae", False),
+                            _verdict_pair(runs, "celeba", "precision", "vae", True)]))
+    out.append((CLAIMS[5], [_realistic(runs, "vae"), _realistic(runs, "gan")]))
+    rows = []
+    for claim, parts in out:
+        rows.append({"claim": claim.number, "text": claim.text, "test": claim.test,
+                     "verdict": _combine([v for v, _ in parts]),
+                     "numbers": "; ".join(n for _, n in parts if n)})
+    return rows
+
+
+def _blur_vs_diversity(runs):
+    g = group(runs)
+    if "mnist" not in g or "cifar10" not in g:
+        return "not run (needs mnist and cifar10)", ""
+    a = stat([m["models"]["vae"]["sharpness_ratio"] for m in g["mnist"]])
+    b = stat([m["models"]["vae"]["sharpness_ratio"] for m in g["cifar10"]])
+    if a.mean is None or b.mean is None:
+        return "not measured", ""
+    evidence = all(m["evidence"] for m in g["mnist"] + g["cifar10"])
+    return (verdict(a.mean, a.spread, b.mean, b.spread, True, evidence),
+            f"VAE sharpness ratio: mnist {a} vs cifar10 {b}")
+
+
+def _realistic(runs, model):
+    ms = group(runs).get("mnist")
+    if not ms:
+        return "not run (mnist)", ""
+    a = stat([m["models"][model]["conditional_accuracy"] for m in ms])
+    if a.mean is None:
+        return "not measured", ""
+    evidence = all(m["evidence"] for m in ms)
+    return (verdict(a.mean, a.spread, REALISTIC_ACCURACY, 0.0, True, evidence),
+            f"mnist {model.upper()} conditional accuracy {a} vs {REALISTIC_ACCURACY}")
+
+
+def claims_table_markdown(runs: list[dict]) -> str:
+    """The claims table as Markdown."""
+    lines = ["| # | claim | test | verdict | numbers |", "|---|---|---|---|---|"]
+    for r in claim_verdicts(runs):
+        lines.append(f"| {r['claim']} | {r['text']} | {r['test']} | **{r['verdict']}** | "
+                     f"{r['numbers']} |")
+    return "\n".join(lines)
+
+
+def quality_vs_time(runs: list[dict], dataset: str, path=None):
+    """FD (domain classifier) against wall-clock seconds for each model and seed."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for m in group(runs)[dataset]:
+        for model, colour in (("vae", "tab:blue"), ("gan", "tab:red")):
+            c = m["models"][model]["curve"]
+            if c and c.get("seconds"):
+                ax.plot(c["seconds"], c["fd_domain"], color=colour, alpha=0.8, marker="o", ms=3,
+                        label=f"{MODEL_NAMES[model]} (seed {m['seed']})")
+    thr = group(runs)[dataset][0]["threshold"]
+    if thr.get("value") is not None:
+        ax.axhline(thr["value"], color="grey", ls="--", lw=1, label="threshold")
+    ax.set_xlabel("training seconds (same hardware)")
+    ax.set_ylabel("FD (domain classifier)")
+    ax.set_title(f"{dataset}: quality against wall-clock time")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+def write_report(run_dir) -> Path | None:
+    """Write ``report.md`` (tables, claims, figures) into ``run_dir`` from its metrics files.
+
+    Returns:
+        The report's path, or None when no experiment wrote metrics.
+    """
+    run_dir = Path(run_dir)
+    runs = read_metrics(run_dir)
+    if not runs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    parts = ["# VAE against GAN: measured", ""]
+    for dataset in group(runs):
+        fig = quality_vs_time(runs, dataset, path=run_dir / f"quality_vs_time_{dataset}.png")
+        plt.close(fig)
+        parts += [f"## {dataset}", "", metrics_table_markdown(runs, dataset), "",
+                  f"![quality against time](quality_vs_time_{dataset}.png)", ""]
+        for m in group(runs)[dataset]:
+            folder = Path(m["_path"]).parent
+            for png in sorted(folder.glob("samples_*.png")):
+                parts.append(f"![{png.stem} seed {m['seed']}]({png.relative_to(run_dir)})")
+        parts.append("")
+    parts += ["## The paper's claims", "", claims_table_markdown(runs), ""]
+    path = run_dir / "report.md"
+    path.write_text("\n".join(parts))
+    return path

@@ -1,0 +1,95 @@
+"""metrics.json, the summary over seeds and the claims verdicts, on made-up numbers."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gencomp_utils import report
+
+
+def _model(**over):
+    m = {k: 1.0 for k in report.REQUIRED_MODEL_KEYS}
+    m.update(fid=None, fid_note="FID skipped: no weights", log_likelihood_nats=None,
+             bits_per_dim=None, collapsed=False,
+             curve={"step": [10, 20], "seconds": [1.0, 2.0], "fd_domain": [5.0, 3.0]})
+    m.update(over)
+    return m
+
+
+def _run(dataset="mnist", seed=0, preset="classroom", vae=None, gan=None):
+    return {"schema": 1, "dataset": dataset, "preset": preset, "seed": seed,
+            "evidence": preset != "smoke", "splits": {"train": "a", "eval": "b", "note": "n"},
+            "num_eval_images": 100, "threshold": {"metric": "fd_domain", "value": 4.0},
+            "models": {"vae": _model(**(vae or {})), "gan": _model(**(gan or {}))}}
+
+
+def _verdict(runs, number):
+    return next(r for r in report.claim_verdicts(runs) if r["claim"] == number)
+
+
+def test_clear_win_clear_loss_and_overlap():
+    sharp = [_run(seed=s, vae={"sharpness_ratio": 0.5 + 0.01 * s}, gan={"sharpness_ratio": 0.9 + 0.01 * s})
+             for s in range(3)]
+    assert _verdict(sharp, 2)["verdict"] == "holds"  # the GAN is clearly sharper
+    blurry = [_run(seed=s, vae={"sharpness_ratio": 0.9 + 0.01 * s}, gan={"sharpness_ratio": 0.5})
+              for s in range(3)]
+    assert _verdict(blurry, 2)["verdict"] == "does not hold"
+    overlap = [_run(seed=s, vae={"sharpness_ratio": 0.6 + 0.2 * s}, gan={"sharpness_ratio": 0.8})
+               for s in range(3)]
+    assert _verdict(overlap, 2)["verdict"] == "inconclusive"
+
+
+def test_smoke_runs_are_not_evidence():
+    runs = [_run(preset="smoke", vae={"sharpness_ratio": 0.1}, gan={"sharpness_ratio": 0.9})]
+    assert _verdict(runs, 2)["verdict"] == "not evidence"
+
+
+def test_time_to_threshold_never_reached_counts_as_slowest():
+    runs = [_run(seed=s, vae={"seconds_to_threshold": 100.0 + s}, gan={"seconds_to_threshold": None})
+            for s in range(3)]
+    assert _verdict(runs, 1)["verdict"] == "holds"
+
+
+def test_claims_needing_other_data_sets_say_so():
+    runs = [_run()]
+    assert _verdict(runs, 4)["verdict"].startswith("not run")
+    assert _verdict(runs, 5)["verdict"].startswith("not run")
+
+
+def test_blur_grows_with_diversity():
+    runs = [_run("mnist", s, vae={"sharpness_ratio": 0.8}) for s in range(3)]
+    runs += [_run("cifar10", s, vae={"sharpness_ratio": 0.3 + 0.01 * s}) for s in range(3)]
+    assert _verdict(runs, 4)["verdict"] == "holds"
+
+
+def test_both_realistic_on_mnist():
+    ok = [_run(seed=s, vae={"conditional_accuracy": 0.97}, gan={"conditional_accuracy": 0.95})
+          for s in range(3)]
+    assert _verdict(ok, 6)["verdict"] == "holds"
+    bad = [_run(seed=s, vae={"conditional_accuracy": 0.97}, gan={"conditional_accuracy": 0.5})
+           for s in range(3)]
+    assert _verdict(bad, 6)["verdict"] == "does not hold"
+
+
+def test_write_read_and_schema(tmp_path):
+    path = report.write_metrics(tmp_path / "seed0" / "03" / "metrics.json",
+                                _run(vae={"kid": float("nan")}))
+    assert json.loads(path.read_text())["models"]["vae"]["kid"] is None
+    assert len(report.read_metrics(tmp_path)) == 1
+    broken = _run()
+    del broken["models"]["gan"]["precision"]
+    with pytest.raises(ValueError, match="'gan' lacks \\['precision'\\]"):
+        report.write_metrics(tmp_path / "x.json", broken)
+
+
+def test_report_has_tables_claims_and_figures(tmp_path):
+    for s in range(2):
+        report.write_metrics(tmp_path / f"seed{s}" / "03_mnist" / "metrics.json",
+                             _run(seed=s, vae={"fd_domain": 2.0 + s}))
+    path = report.write_report(tmp_path)
+    text = path.read_text()
+    assert "| FD (domain classifier) | 2.5 ± 0.5 |" in text
+    assert "## The paper's claims" in text and text.count("\n| ") >= 6
+    assert (tmp_path / "quality_vs_time_mnist.png").is_file()
+    assert report.write_report(tmp_path / "empty") is None
