@@ -1,0 +1,271 @@
+"""Domain classifiers that judge generated images: is this sample the digit (class, attribute) the
+model was asked for?
+
+One small convolutional network, scaled by the image size like the generative models: a digit
+classifier for MNIST now, the same code for the ten CIFAR-10 classes and for CelebA attributes
+(one attribute as two classes, or several as independent yes/no outputs). A trained classifier is
+kept in ``<cache>/classifiers/`` with its held-out accuracy, and loaded on the next call.
+
+Taught in notebook 03; the metrics notebook (06) builds on it.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import paths
+from .data import check_name, class_names, default_splits
+
+VERSION = 2  # bump when the architecture or training recipe changes: old caches are ignored
+
+
+@dataclass
+class ConditionalAccuracy:
+    """How often samples are judged to be of the class they were generated for.
+
+    Attributes:
+        overall: fraction of all samples judged right.
+        per_class: ``{class name: fraction}``.
+        counts: ``{class name: samples}``.
+    """
+
+    overall: float
+    per_class: dict
+    counts: dict
+
+    @property
+    def worst(self) -> tuple[str, float]:
+        """The class with the lowest accuracy and that accuracy."""
+        name = min(self.per_class, key=self.per_class.get)
+        return name, self.per_class[name]
+
+    def __str__(self) -> str:
+        cells = ", ".join(f"{k}: {v:.2f}" for k, v in self.per_class.items())
+        return f"{self.overall:.3f} overall ({cells})"
+
+
+@dataclass
+class Classifier:
+    """A trained classifier and what it was trained and measured on.
+
+    Attributes:
+        model: the Keras model (logits).
+        dataset: ``"mnist"``, ``"cifar10"`` or ``"celeba"``.
+        class_names: names of the outputs.
+        multi_label: several independent yes/no outputs (CelebA attribute lists).
+        accuracy: accuracy on ``eval_split`` (for multi-label: mean over the attributes).
+        train_split, eval_split: the splits used.
+        path: the cached ``.keras`` file.
+        how: ``"trained"`` or ``"loaded"``.
+        info: the rest of the record (per-class accuracy, seconds, steps).
+    """
+
+    model: object
+    dataset: str
+    class_names: list
+    multi_label: bool
+    accuracy: float
+    train_split: str
+    eval_split: str
+    path: Path
+    how: str = "trained"
+    info: dict = field(default_factory=dict)
+
+    def predict_proba(self, images, batch_size: int = 500) -> np.ndarray:
+        """Class probabilities ``(N, K)`` (independent probabilities when multi-label)."""
+        import keras
+
+        images = np.asarray(images, np.float32)
+        shape = tuple(self.model.input_shape[1:])
+        if images.shape[1:] != shape:
+            raise ValueError(f"Images of shape {images.shape[1:]} given to a classifier of input "
+                             f"shape {shape}.")
+        out = []
+        for i in range(0, len(images), batch_size):
+            logits = self.model(images[i:i + batch_size], training=False)
+            act = keras.ops.sigmoid if self.multi_label else keras.ops.softmax
+            out.append(keras.ops.convert_to_numpy(act(logits)))
+        return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
+
+    def features(self, images, batch_size: int = 500) -> np.ndarray:
+        """The penultimate layer's activations ``(N, 128)`` (float64): the feature space of
+        "FD (domain classifier)", KID and precision/recall."""
+        import keras
+
+        images = np.asarray(images, np.float32)
+        if not hasattr(self, "_features"):
+            self._features = keras.Model(self.model.input, self.model.get_layer("dense").output)
+        out = [keras.ops.convert_to_numpy(self._features(images[i:i + batch_size], training=False))
+               for i in range(0, len(images), batch_size)]
+        return np.concatenate(out).astype(np.float64)
+
+    def predict(self, images) -> np.ndarray:
+        """Predicted class of each image ``(N,)``, or 0/1 per attribute ``(N, K)``."""
+        p = self.predict_proba(images)
+        return (p > 0.5).astype(np.int32) if self.multi_label else p.argmax(axis=1)
+
+    def score(self, images, labels) -> float:
+        """Accuracy on labelled images."""
+        return float(np.mean(self.predict(images) == np.asarray(labels)))
+
+    def conditional_accuracy(self, images, labels) -> ConditionalAccuracy:
+        """How often generated ``images`` are judged to be the ``labels`` they were asked for.
+
+        Args:
+            images: generated images in [0, 1].
+            labels: the class each was generated for (``(N,)``), or the multi-hot request.
+
+        Returns:
+            A :class:`ConditionalAccuracy`.
+        """
+        labels = np.asarray(labels)
+        hit = self.predict(images) == labels
+        if self.multi_label:
+            per = {n: float(hit[:, k].mean()) for k, n in enumerate(self.class_names)}
+            counts = {n: int(len(labels)) for n in self.class_names}
+            return ConditionalAccuracy(float(hit.mean()), per, counts)
+        per, counts = {}, {}
+        for c in np.unique(labels):
+            name = self.class_names[int(c)]
+            per[name] = float(hit[labels == c].mean())
+            counts[name] = int((labels == c).sum())
+        return ConditionalAccuracy(float(hit.mean()), per, counts)
+
+
+def build_classifier(image_shape, num_outputs: int, base_filters: int = 32, seed: int = 0):
+    """A small CNN: blocks of a 3x3 convolution and a 2x2 pooling until the image is at most
+    8 pixels a side, then a dense layer. Random shifts of up to 10% augment training.
+
+    Args:
+        image_shape: ``(H, W, C)``.
+        num_outputs: classes (softmax) or attributes (sigmoid), as logits.
+        base_filters: filters of the first block (doubled at each block).
+        seed: seed of the augmentation.
+
+    Returns:
+        An uncompiled ``keras.Model`` from images in [0, 1] to logits ``(B, num_outputs)``.
+    """
+    import keras
+    from keras import layers
+
+    h, w, c = (int(s) for s in image_shape)
+    inp = keras.Input((h, w, c), name="image")
+    x = layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed, name="shift")(inp)
+    f, side, block = int(base_filters), min(h, w), 0
+    while True:
+        # (B, s, s, .) -> (B, s, s, f) -> (B, s / 2, s / 2, f)
+        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"b{block}_conv")(x)
+        x = layers.MaxPooling2D(2, name=f"b{block}_pool")(x)
+        side, f, block = side // 2, f * 2, block + 1
+        if side <= 8:
+            break
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(0.3, seed=seed, name="drop1")(x)
+    x = layers.Dense(128, activation="relu", name="dense")(x)
+    x = layers.Dropout(0.3, seed=seed + 1, name="drop2")(x)
+    out = layers.Dense(int(num_outputs), name="logits")(x)
+    return keras.Model(inp, out, name="classifier")
+
+
+def _labels_for(dataset: str, attribute) -> tuple[list, bool]:
+    names = class_names(dataset, attribute)
+    return names, dataset == "celeba" and not isinstance(attribute, str)
+
+
+def get_classifier(dataset: str = "mnist", train_split: str | None = None,
+                   eval_split: str | None = None, steps: int = 1500, batch_size: int = 64,
+                   image_size: int | None = None, attribute="Male", base_filters: int = 32,
+                   learning_rate: float = 1e-3, seed: int = 0, retrain: bool = False,
+                   verbose: bool = True) -> Classifier:
+    """Load the cached classifier for these settings, or train one and cache it.
+
+    Args:
+        dataset: ``"mnist"``, ``"cifar10"`` or ``"celeba"``.
+        train_split, eval_split: splits (``None``: :func:`gencomp_utils.default_splits`, e.g.
+            MNIST offline: ``test[:8000]`` and ``test[8000:]``).
+        steps: optimisation steps.
+        batch_size: images per step.
+        image_size: side length (``None``: the data set's own).
+        attribute: CelebA: the attribute (two classes) or a list of attributes (multi-label).
+        base_filters: width of the first block.
+        learning_rate: Adam's learning rate (halved twice over training).
+        seed: seeds weights, augmentation and batch order.
+        retrain: ignore a cached classifier.
+        verbose: print which path was taken and the held-out accuracy.
+
+    Returns:
+        A :class:`Classifier` whose ``accuracy`` is measured on ``eval_split``.
+    """
+    import keras
+    import tensorflow as tf
+
+    from .training import Data, config_hash
+
+    dataset = check_name(dataset)
+    if int(steps) < 1:
+        raise ValueError(f"steps must be at least 1, got {steps!r}.")
+    if train_split is None or eval_split is None:
+        splits = default_splits(dataset)
+        train_split = train_split or splits.train
+        eval_split = eval_split or splits.eval
+    names, multi = _labels_for(dataset, attribute)
+    settings = {"version": VERSION, "dataset": dataset, "train": train_split, "eval": eval_split,
+                "steps": int(steps), "batch_size": int(batch_size), "image_size": image_size,
+                "attribute": attribute if dataset == "celeba" else None,
+                "base_filters": int(base_filters), "learning_rate": float(learning_rate),
+                "seed": int(seed)}
+    folder = paths.cache_dir("classifiers")
+    stem = f"{dataset}-{config_hash(settings)}"
+    path, record_path = folder / f"{stem}.keras", folder / f"{stem}.json"
+    if path.is_file() and record_path.is_file() and not retrain:
+        record = json.loads(record_path.read_text())
+        model = keras.saving.load_model(path)
+        if verbose:
+            print(f"Classifier: found a trained {dataset} classifier in {path}: loaded it "
+                  f"(held-out accuracy {record['accuracy']:.4f} on {eval_split}).")
+        return Classifier(model, dataset, names, multi, record["accuracy"], train_split,
+                          eval_split, path, "loaded", record)
+
+    x, y = Data(dataset, train_split, image_size, attribute).arrays()
+    xe, ye = Data(dataset, eval_split, image_size, attribute).arrays()
+    keras.utils.set_random_seed(seed)
+    model = build_classifier(x.shape[1:], len(names), base_filters, seed)
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+        [int(steps * 0.6), int(steps * 0.85)],
+        [learning_rate, learning_rate / 2, learning_rate / 4])
+    loss = (keras.losses.BinaryCrossentropy(from_logits=True) if multi else
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, jit_compile=False)
+    order = np.random.default_rng(seed).permutation(len(x))
+    ds = (tf.data.Dataset.from_tensor_slices((x[order], y[order].astype(np.float32 if multi
+                                                                      else np.int32)))
+          .shuffle(len(x), seed=seed).repeat().batch(int(batch_size)).prefetch(2))
+    if verbose:
+        print(f"Classifier: no cached {dataset} classifier for these settings: training "
+              f"{steps} steps on {train_split} ({len(x)} images).")
+    t0 = time.perf_counter()
+    model.fit(ds, steps_per_epoch=int(steps), epochs=1, verbose=0, shuffle=False)
+    seconds = time.perf_counter() - t0
+    clf = Classifier(model, dataset, names, multi, 0.0, train_split, eval_split, path, "trained")
+    hit = clf.predict(xe) == ye
+    clf.accuracy = float(hit.mean())
+    per = ({n: float(hit[:, k].mean()) for k, n in enumerate(names)} if multi else
+           {names[c]: float(hit[ye == c].mean()) for c in np.unique(ye)})
+    clf.info = {"accuracy": clf.accuracy, "per_class": per, "seconds": seconds,
+                "settings": settings, "eval_images": int(len(xe))}
+    model.save(path)
+    record_path.write_text(json.dumps(clf.info, indent=1))
+    if verbose:
+        print(f"Classifier: trained in {seconds:.1f} s; held-out accuracy {clf.accuracy:.4f} on "
+              f"{eval_split} ({len(xe)} images); saved to {path}.")
+    return clf
+
+
+def digit_classifier(train_split: str | None = None, eval_split: str | None = None,
+                     steps: int = 1500, **kwargs) -> Classifier:
+    """The MNIST digit classifier (see :func:`get_classifier`)."""
+    return get_classifier("mnist", train_split, eval_split, steps=steps, **kwargs)

@@ -1,0 +1,223 @@
+"""Which device to train on, in which precision, with which ``tf.distribute`` strategy.
+
+:func:`choose` looks at the devices TensorFlow sees (or at a list you give it, which is how the
+tests mock a GPU or a TPU machine) and decides:
+
+- **XLA** (``jit_compile``) only on accelerators: on a CPU it made our train steps 1.3-2x slower,
+  on GPUs and TPUs it is usually faster.
+- **precision**: ``"float32"``, or mixed precision, where layers compute in 16 bits and keep their
+  weights, the losses and the last layer of every model in float32. On a CPU that is
+  ``mixed_bfloat16`` (worth it where the CPU has bfloat16 instructions), on a GPU
+  ``mixed_float16`` with loss scaling, on a TPU ``mixed_bfloat16``.
+- **strategy**: the default (one device), ``MirroredStrategy`` over several GPUs, or
+  ``TPUStrategy``. Models are built inside ``strategy.scope()`` and every batch is a *global*
+  batch, split across the replicas.
+
+``import gencomp_utils.devices`` does not import TensorFlow; :func:`choose` and
+:func:`make_strategy` do, unless they are given the device list.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+PRECISIONS = ("auto", "float32", "mixed", "mixed_bfloat16", "mixed_float16")
+STRATEGIES = ("auto", "default", "mirrored", "tpu")
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """How to train on this machine.
+
+    Attributes:
+        kind: ``"CPU"``, ``"GPU"`` or ``"TPU"``: the device type the work runs on.
+        count: how many devices of that kind are used.
+        jit_compile: compile train steps with XLA.
+        precision: Keras dtype policy: ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"``.
+        strategy: ``"default"`` (one device), ``"mirrored"`` or ``"tpu"``.
+        reason: one line saying why, for the notebook to print.
+    """
+
+    kind: str
+    count: int
+    jit_compile: bool
+    precision: str
+    strategy: str
+    reason: str
+
+    def replace(self, **changes) -> "DeviceChoice":
+        """A copy with some fields changed, e.g. ``choice.replace(jit_compile=False)``."""
+        return replace(self, **changes)
+
+    def __str__(self) -> str:
+        return (f"{self.count} x {self.kind}, precision {self.precision}, "
+                f"XLA {'on' if self.jit_compile else 'off'}, strategy {self.strategy} "
+                f"({self.reason})")
+
+
+def _device_types(devices) -> list[str]:
+    """Device types from PhysicalDevice-like objects or plain strings like ``"GPU"``."""
+    out = []
+    for d in devices:
+        t = getattr(d, "device_type", d)
+        out.append(str(t).upper())
+    return out
+
+
+def list_devices() -> list:
+    """Physical devices TensorFlow sees, plus logical TPU devices once a TPU system is set up."""
+    import tensorflow as tf
+
+    devices = list(tf.config.list_physical_devices())
+    if "TPU" not in _device_types(devices):
+        try:
+            devices += tf.config.list_logical_devices("TPU")
+        except Exception:  # no TPU runtime: nothing to add
+            pass
+    return devices
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (empty where that file does not exist)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_has_bf16(flags: set[str] | None = None) -> bool:
+    """Whether the CPU advertises bfloat16 arithmetic (AVX512-BF16 or AMX-BF16)."""
+    flags = cpu_flags() if flags is None else set(flags)
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def tpu_address() -> str | None:
+    """The TPU address Colab or a Cloud TPU VM advertises, if any."""
+    return os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME")
+
+
+def choose(precision: str = "auto", strategy: str = "auto", devices=None,
+           flags: set[str] | None = None, gpu_compute_capability: tuple[int, int] | None = None,
+           jit_compile: bool | None = None) -> DeviceChoice:
+    """Pick device, precision, XLA and strategy for training.
+
+    Args:
+        precision: ``"auto"`` (mixed where the hardware gains from it: bfloat16 on TPUs and on CPUs
+            with bfloat16 instructions, float16 on GPUs of compute capability 7.0 or more),
+            ``"float32"``, ``"mixed"`` (the device's 16-bit type), or a Keras policy name.
+        strategy: ``"auto"`` (TPU strategy on a TPU, mirrored over 2+ GPUs, else the default),
+            ``"default"``, ``"mirrored"`` or ``"tpu"``.
+        devices: device list to decide from (``PhysicalDevice`` objects or strings such as
+            ``"GPU"``); ``None``: what TensorFlow sees. Tests pass mocked lists.
+        flags: CPU flags (``None``: read ``/proc/cpuinfo``).
+        gpu_compute_capability: ``(major, minor)`` of the first GPU (``None``: ask TensorFlow, or
+            assume 7.0 when the device list is mocked).
+        jit_compile: force XLA on or off (``None``: on for GPU and TPU, off on CPU).
+
+    Returns:
+        A :class:`DeviceChoice`.
+
+    Raises:
+        ValueError: unknown precision or strategy, or a strategy the devices cannot run.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}.")
+    mocked = devices is not None
+    types = _device_types(list_devices() if devices is None else devices)
+    n_gpu, n_tpu = types.count("GPU"), types.count("TPU")
+    if n_tpu:
+        kind, count = "TPU", n_tpu
+    elif n_gpu:
+        kind, count = "GPU", n_gpu
+    else:
+        kind, count = "CPU", 1
+
+    if kind == "GPU" and gpu_compute_capability is None:
+        gpu_compute_capability = (7, 0) if mocked else _gpu_capability()
+    bf16_cpu = cpu_has_bf16(flags)
+    if precision == "auto":
+        if kind == "TPU":
+            policy, why = "mixed_bfloat16", "TPUs compute in bfloat16"
+        elif kind == "GPU" and gpu_compute_capability >= (7, 0):
+            policy, why = "mixed_float16", "the GPU has tensor cores"
+        elif kind == "CPU" and bf16_cpu:
+            policy, why = "mixed_bfloat16", "the CPU has bfloat16 instructions"
+        else:
+            policy, why = "float32", f"no 16-bit speed-up expected on this {kind}"
+    elif precision == "mixed":
+        policy = "mixed_float16" if kind == "GPU" else "mixed_bfloat16"
+        why = "mixed precision asked for"
+    else:
+        policy, why = precision, f"{precision} asked for"
+
+    if strategy == "auto":
+        strategy = "tpu" if kind == "TPU" else ("mirrored" if count > 1 else "default")
+    if strategy == "tpu" and kind != "TPU":
+        raise ValueError("strategy='tpu' needs a TPU, and none is visible.")
+    if strategy == "mirrored" and kind == "CPU":
+        count = max(1, types.count("CPU") if mocked else _logical_cpus())
+    jit = (kind != "CPU") if jit_compile is None else bool(jit_compile)
+    xla = "XLA on (faster on accelerators)" if jit else "XLA off (slower on CPUs)"
+    return DeviceChoice(kind=kind, count=count, jit_compile=jit, precision=policy,
+                        strategy=strategy, reason=f"{why}; {xla}")
+
+
+def _logical_cpus() -> int:
+    import tensorflow as tf
+
+    return len(tf.config.list_logical_devices("CPU"))
+
+
+def _gpu_capability() -> tuple[int, int]:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    try:
+        cc = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+        return tuple(cc) if cc else (0, 0)
+    except Exception:  # details unavailable: assume an old GPU
+        return (0, 0)
+
+
+def make_strategy(choice: DeviceChoice | None = None, devices: list[str] | None = None):
+    """The ``tf.distribute.Strategy`` for a choice.
+
+    Args:
+        choice: from :func:`choose` (``None``: ``choose()``).
+        devices: device names for ``MirroredStrategy`` (``None``: all GPUs; on a CPU-only
+            machine, all logical CPUs, which is how the tests run two replicas).
+
+    Returns:
+        A strategy; use its ``scope()`` to build and compile models.
+    """
+    import tensorflow as tf
+
+    choice = choice or choose()
+    if choice.strategy == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address() or "")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    if choice.strategy == "mirrored":
+        if devices is None and choice.kind == "CPU":
+            devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    return tf.distribute.get_strategy()
+
+
+def set_logical_cpus(n: int) -> None:
+    """Split the CPU into ``n`` logical devices (before TensorFlow has run anything).
+
+    Used to test multi-replica training on a machine without GPUs.
+    """
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(int(n))])

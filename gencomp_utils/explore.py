@@ -1,0 +1,201 @@
+"""Sliders for the trained models: pick a class, move latent coordinates, watch the image change.
+
+Each function returns an object with ``.sliders`` (name -> ipywidgets control), ``.widget`` (what
+the notebook displays) and ``.images`` (the arrays on display, per model), so tests can set a
+slider in code and check the displayed image against the model.
+
+Taught in notebook 03; notebooks 04 and 05 reuse it.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from .plots import grid_array
+
+
+def to_png(image, scale: int = 4) -> bytes:
+    """PNG bytes of an image ``(H, W, C)`` in [0, 1], enlarged ``scale`` times (nearest)."""
+    import matplotlib.image
+
+    arr = np.clip(np.asarray(image, np.float32), 0, 1)
+    arr = np.kron(arr, np.ones((scale, scale, 1), np.float32)) if scale > 1 else arr
+    if arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    buf = io.BytesIO()
+    matplotlib.image.imsave(buf, arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=1,
+                            format="png")
+    return buf.getvalue()
+
+
+def _as_models(models) -> dict:
+    if isinstance(models, dict):
+        if not models:
+            raise ValueError("Give at least one model.")
+        return dict(models)
+    return {getattr(models, "name", "model"): models}
+
+
+def _class_names(model, class_names):
+    return list(class_names) if class_names is not None else [str(i) for i in
+                                                              range(model.num_classes)]
+
+
+class LatentExplorer:
+    """A class slider and one slider per chosen latent coordinate, shared by several models.
+
+    The other coordinates stay at ``base`` (zeros: the prior's most likely point, or a seeded
+    draw). Each model reads the same coordinates in its own latent space: the sliders move
+    "dimension 0" of the VAE and "dimension 0" of the GAN, which mean different things.
+
+    Attributes:
+        models: ``{name: model}``.
+        dims: the latent coordinates with a slider.
+        sliders: ``{"label": ..., "z<d>": ...}``.
+        images: ``{name: image (H, W, C)}`` on display.
+        widget: the ipywidgets box to display.
+    """
+
+    def __init__(self, models, dims=(0, 1), span: float = 3.0, base=None, label: int = 0,
+                 class_names=None, scale: int = 4, step: float = 0.25):
+        import ipywidgets as w
+
+        self.models = _as_models(models)
+        first = next(iter(self.models.values()))
+        d = first.latent_dim
+        for m in self.models.values():
+            if m.latent_dim != d or m.num_classes != first.num_classes:
+                raise ValueError("The models must share latent_dim and num_classes.")
+        self.dims = [int(i) for i in dims]
+        bad = [i for i in self.dims if not 0 <= i < d]
+        if bad:
+            raise ValueError(f"Latent coordinates {bad} out of range: the latent space has {d} "
+                             f"dimensions (0 to {d - 1}).")
+        if base is None:
+            self.base = np.zeros(d, np.float32)
+        elif np.isscalar(base):
+            self.base = first.latent(1, seed=int(base))[0]
+        else:
+            self.base = np.asarray(base, np.float32).reshape(d)
+        self.scale = scale
+        names = _class_names(first, class_names)
+        self.sliders = {"label": w.Dropdown(options=[(n, i) for i, n in enumerate(names)],
+                                            value=int(label), description="class")}
+        for i in self.dims:
+            self.sliders[f"z{i}"] = w.FloatSlider(value=float(self.base[i]), min=-span, max=span,
+                                                  step=step, description=f"z[{i}]",
+                                                  continuous_update=False)
+        self.views = {name: w.Image(format="png") for name in self.models}
+        self.images: dict = {}
+        boxes = [w.VBox([w.Label(name), self.views[name]]) for name in self.models]
+        self.widget = w.VBox([w.HBox(list(self.sliders.values())[:1]),
+                              w.VBox(list(self.sliders.values())[1:]), w.HBox(boxes)])
+        for s in self.sliders.values():
+            s.observe(self.update, names="value")
+        self.update()
+
+    @property
+    def image(self) -> np.ndarray:
+        """The first model's image on display."""
+        return next(iter(self.images.values()))
+
+    def latent(self) -> np.ndarray:
+        """The latent vector the sliders describe, ``(latent_dim,)``."""
+        z = self.base.copy()
+        for i in self.dims:
+            z[i] = self.sliders[f"z{i}"].value
+        return z
+
+    def update(self, change=None):
+        """Redraw every model's image from the sliders (called whenever one moves)."""
+        z, label = self.latent(), int(self.sliders["label"].value)
+        for name, model in self.models.items():
+            img = model.sample(z=z[None], labels=[label])[0]
+            self.images[name] = img
+            self.views[name].value = to_png(img, self.scale)
+
+
+def latent_map(model, label: int, dims=(0, 1), n: int = 7, span: float = 2.5,
+               base=None) -> np.ndarray:
+    """Images over a 2-D grid of two latent coordinates, the others at ``base`` (zeros).
+
+    Args:
+        model: a ``ConditionalVAE`` or ``ACGAN``.
+        label: the class.
+        dims: the two coordinates: rows move ``dims[0]``, columns ``dims[1]``.
+        n: images per side.
+        span: the grid covers ``[-span, span]`` on both.
+        base: the latent vector the grid is centred on (``None``: zeros).
+
+    Returns:
+        float32 ``(n, n, H, W, C)`` in [0, 1].
+    """
+    d0, d1 = (int(i) for i in dims)
+    if d0 == d1:
+        raise ValueError("dims must name two different coordinates.")
+    base = np.zeros(model.latent_dim, np.float32) if base is None else np.asarray(base, np.float32)
+    ticks = np.linspace(-span, span, int(n), dtype=np.float32)
+    z = np.repeat(base[None], n * n, axis=0)
+    z[:, d0] = np.repeat(ticks, n)
+    z[:, d1] = np.tile(ticks, n)
+    return model.sample(z=z, labels=np.full(n * n, int(label))).reshape(
+        (n, n) + tuple(model.image_shape))
+
+
+class MapExplorer:
+    """A class slider and two coordinate pickers, showing a 2-D latent map for each model.
+
+    Attributes:
+        sliders: ``{"label", "row_dim", "col_dim"}``.
+        images: ``{name: map (n, n, H, W, C)}`` on display.
+        widget: the ipywidgets box to display.
+    """
+
+    def __init__(self, models, n: int = 7, span: float = 2.5, label: int = 0, dims=(0, 1),
+                 class_names=None, scale: int = 2):
+        import ipywidgets as w
+
+        self.models = _as_models(models)
+        first = next(iter(self.models.values()))
+        self.n, self.span, self.scale = int(n), float(span), scale
+        names = _class_names(first, class_names)
+        dim_opts = list(range(first.latent_dim))
+        self.sliders = {
+            "label": w.Dropdown(options=[(nm, i) for i, nm in enumerate(names)],
+                                value=int(label), description="class"),
+            "row_dim": w.Dropdown(options=dim_opts, value=int(dims[0]), description="rows: z["),
+            "col_dim": w.Dropdown(options=dim_opts, value=int(dims[1]), description="cols: z["),
+        }
+        self.views = {name: w.Image(format="png") for name in self.models}
+        self.images: dict = {}
+        boxes = [w.VBox([w.Label(name), self.views[name]]) for name in self.models]
+        self.widget = w.VBox([w.HBox(list(self.sliders.values())), w.HBox(boxes)])
+        for s in self.sliders.values():
+            s.observe(self.update, names="value")
+        self.update()
+
+    def update(self, change=None):
+        """Redraw the maps (a map of one coordinate against itself shows that coordinate alone)."""
+        label = int(self.sliders["label"].value)
+        d0, d1 = int(self.sliders["row_dim"].value), int(self.sliders["col_dim"].value)
+        for name, model in self.models.items():
+            if d0 == d1:
+                ticks = np.linspace(-self.span, self.span, self.n, dtype=np.float32)
+                z = np.zeros((self.n, model.latent_dim), np.float32)
+                z[:, d0] = ticks
+                grid = model.sample(z=z, labels=np.full(self.n, label))[None]
+            else:
+                grid = latent_map(model, label, (d0, d1), self.n, self.span)
+            self.images[name] = grid
+            self.views[name].value = to_png(grid_array(grid), self.scale)
+
+
+def latent_sliders(models, **kwargs) -> LatentExplorer:
+    """A :class:`LatentExplorer` for one model or ``{name: model}``."""
+    return LatentExplorer(models, **kwargs)
+
+
+def map_explorer(models, **kwargs) -> MapExplorer:
+    """A :class:`MapExplorer` for one model or ``{name: model}``."""
+    return MapExplorer(models, **kwargs)

@@ -1,0 +1,62 @@
+"""The domain classifier: build, train on a tiny split, cache, judge generated samples."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from gencomp_utils import classifiers  # noqa: E402
+
+
+@pytest.mark.parametrize("shape, outputs", [((16, 16, 1), 10), ((28, 28, 1), 10),
+                                            ((32, 32, 3), 10), ((64, 64, 3), 5)])
+def test_classifier_scales_with_image_size(shape, outputs):
+    model = classifiers.build_classifier(shape, outputs, base_filters=4)
+    assert model(np.zeros((2,) + shape, "float32")).shape == (2, outputs)
+
+
+def test_train_cache_and_judge_digits():
+    kw = dict(train_split="test[:512]", eval_split="test[512:768]", steps=40, batch_size=32,
+              image_size=16, base_filters=4)
+    clf = classifiers.digit_classifier(**kw)
+    assert clf.how == "trained" and 0.0 <= clf.accuracy <= 1.0
+    assert clf.path.is_file() and clf.eval_split == "test[512:768]"
+    assert clf.class_names == [str(d) for d in range(10)]
+    again = classifiers.digit_classifier(**kw)
+    assert again.how == "loaded" and again.accuracy == clf.accuracy
+    x = np.random.default_rng(0).random((6, 16, 16, 1)).astype("float32")
+    np.testing.assert_allclose(again.predict_proba(x), clf.predict_proba(x), atol=1e-6)
+    with pytest.raises(ValueError, match="input shape"):
+        clf.predict(np.zeros((2, 28, 28, 1)))
+
+
+def test_conditional_accuracy_counts_per_class():
+    class Fixed(classifiers.Classifier):
+        def predict(self, images):
+            return np.array([0, 0, 1, 2, 2, 2])
+
+    clf = Fixed(None, "mnist", [str(d) for d in range(10)], False, 1.0, "a", "b", None)
+    acc = clf.conditional_accuracy(np.zeros((6, 4, 4, 1)), [0, 0, 1, 1, 2, 2])
+    assert acc.overall == pytest.approx(5 / 6)
+    assert acc.per_class == {"0": 1.0, "1": 0.5, "2": 1.0}
+    assert acc.counts == {"0": 2, "1": 2, "2": 2}
+    assert acc.worst == ("1", 0.5)
+    assert "0.833 overall" in str(acc)
+
+
+def test_multi_label_accuracy_for_attributes():
+    class Fixed(classifiers.Classifier):
+        def predict(self, images):
+            return np.array([[1, 0], [1, 1]])
+
+    clf = Fixed(None, "celeba", ["Male", "Smiling"], True, 1.0, "a", "b", None)
+    acc = clf.conditional_accuracy(np.zeros((2, 4, 4, 3)), np.array([[1, 0], [0, 1]]))
+    assert acc.per_class == {"Male": 0.5, "Smiling": 1.0} and acc.overall == 0.75
+
+
+def test_bad_requests_are_refused():
+    with pytest.raises(ValueError, match="Unknown data set"):
+        classifiers.get_classifier("svhn")
+    with pytest.raises(ValueError, match="steps"):
+        classifiers.get_classifier("mnist", steps=0)

@@ -1,0 +1,312 @@
+"""The training engine and the device choice: records, load-or-train, resume after SIGKILL,
+NaN detection, same seed same result, two-replica MirroredStrategy."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gencomp_utils import devices
+
+# --------------------------------------------------------------------------------------------
+# Device choice, against mocked device lists (no TensorFlow needed)
+
+
+def test_cpu_only_machine_gets_no_xla_and_float32_without_bf16_instructions():
+    c = devices.choose(devices=["CPU"], flags={"avx2", "fma"})
+    assert (c.kind, c.count, c.jit_compile, c.precision, c.strategy) == \
+        ("CPU", 1, False, "float32", "default")
+    assert "XLA off" in str(c)
+
+
+def test_cpu_with_bf16_instructions_gets_mixed_bfloat16():
+    assert devices.choose(devices=["CPU"], flags={"avx512_bf16"}).precision == "mixed_bfloat16"
+    assert devices.choose(devices=["CPU"], flags={"amx_bf16"}).precision == "mixed_bfloat16"
+    assert devices.choose("mixed", devices=["CPU"], flags=set()).precision == "mixed_bfloat16"
+    assert devices.choose("float32", devices=["CPU"], flags={"avx512_bf16"}).precision == "float32"
+
+
+def test_one_gpu_gets_xla_and_float16_with_loss_scaling():
+    c = devices.choose(devices=["CPU", "GPU"], gpu_compute_capability=(7, 5))
+    assert (c.kind, c.count, c.jit_compile, c.precision, c.strategy) == \
+        ("GPU", 1, True, "mixed_float16", "default")
+    old = devices.choose(devices=["CPU", "GPU"], gpu_compute_capability=(6, 0))
+    assert old.precision == "float32" and old.jit_compile
+    assert devices.choose("mixed", devices=["GPU"]).precision == "mixed_float16"
+
+
+def test_several_gpus_are_mirrored_and_a_tpu_gets_the_tpu_strategy():
+    c = devices.choose(devices=["CPU", "GPU", "GPU", "GPU"])
+    assert (c.kind, c.count, c.strategy) == ("GPU", 3, "mirrored")
+    t = devices.choose(devices=["CPU"] + ["TPU"] * 8)
+    assert (t.kind, t.count, t.strategy, t.precision, t.jit_compile) == \
+        ("TPU", 8, "tpu", "mixed_bfloat16", True)
+
+
+def test_mocked_physical_devices_and_overrides():
+    class Dev:
+        def __init__(self, kind):
+            self.device_type = kind
+
+    c = devices.choose(devices=[Dev("CPU"), Dev("GPU")], jit_compile=False)
+    assert c.kind == "GPU" and not c.jit_compile
+    assert devices.choose(devices=["CPU", "GPU", "GPU"], strategy="default").strategy == "default"
+    assert devices.choose(devices=["CPU", "CPU"], strategy="mirrored").count == 2
+
+
+def test_bad_device_requests_are_refused():
+    with pytest.raises(ValueError, match="precision"):
+        devices.choose("float8", devices=["CPU"])
+    with pytest.raises(ValueError, match="strategy"):
+        devices.choose(strategy="horovod", devices=["CPU"])
+    with pytest.raises(ValueError, match="needs a TPU"):
+        devices.choose(strategy="tpu", devices=["CPU", "GPU"])
+
+
+def test_cpu_flag_detection():
+    assert devices.cpu_has_bf16({"avx512_bf16"}) and not devices.cpu_has_bf16({"avx2"})
+    assert isinstance(devices.cpu_flags(), set)
+
+
+# --------------------------------------------------------------------------------------------
+# The engine, in process
+
+keras = pytest.importorskip("keras")
+from gencomp_utils import models, plots, training  # noqa: E402
+
+
+def tiny_data(n=64, seed=0):
+    """Two-class-ish 16x16 images: a bright bar whose position is the label."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 10
+    x = rng.random((n, 16, 16, 1)).astype("float32") * 0.2
+    for i, label in enumerate(y):
+        x[i, 2:14, label + 3] = 1.0
+    return x, y
+
+
+def tiny_vae(**kw):
+    return lambda: models.ConditionalVAE((16, 16, 1), num_classes=10, latent_dim=4,
+                                         base_filters=4, **kw)
+
+
+def tiny_gan(**kw):
+    return lambda: models.ACGAN((16, 16, 1), num_classes=10, latent_dim=4, base_filters=4, **kw)
+
+
+CPU = devices.choose("float32", devices=["CPU"], flags=set())
+
+
+def test_train_records_epochs_grids_and_json_then_loads(tmp_path):
+    data = training.ArrayData(*tiny_data())
+    kw = dict(name="vae", batch_size=16, seed=0, preset="test", out_dir=tmp_path / "vae",
+              eval_every=4, device=CPU, progress=False)
+    run = training.train(tiny_vae(), data, 10, **kw)
+    h = run.history
+    assert run.how == "trained" and h["status"] == "completed"
+    assert h["step"] == 10 and h["images_seen"] == 160 and h["steps_per_epoch"] == 4
+    assert [e["steps"] for e in h["epochs"]] == [4, 4, 2]
+    for e in h["epochs"]:
+        assert e["seconds"] > 0 and e["images_per_second"] > 0
+        assert all(np.isfinite(v) for v in e["metrics"].values())
+        assert set(e["metrics"]) == {"loss", "reconstruction", "kl", "elbo"}
+    assert [ev["step"] for ev in h["evals"]] == [0, 4, 8, 10]
+    saved = training.load_history(tmp_path / "vae")
+    assert saved["step"] == 10 and saved["key"] == run.key
+    frames, steps = run.grids()
+    assert steps == [0, 4, 8, 10] and frames[0].shape == plots.grid_array(
+        np.zeros((100, 16, 16, 1)), rows=10).shape
+    assert run.key.startswith("test-vae-") and run.key.endswith("-seed0")
+    assert len(list(run.run_dir.glob("ckpt-*.index"))) == 3  # keep=3 of 3 epochs
+
+    again = training.train(tiny_vae(), data, 10, **kw)
+    assert again.how == "loaded" and again.key == run.key
+    z = run.model.latent(4, seed=0)
+    np.testing.assert_array_equal(again.model.sample(z=z, labels=[0, 1, 2, 3]),
+                                  run.model.sample(z=z, labels=[0, 1, 2, 3]))
+    # A changed configuration gets a new key: never a stale model.
+    other = training.train(tiny_vae(beta=0.5), data, 2, **{**kw, "out_dir": tmp_path / "b"})
+    assert other.key != run.key and other.how == "trained"
+
+
+def test_same_seed_gives_the_same_result(tmp_path):
+    data = training.ArrayData(*tiny_data())
+    runs = [training.train(tiny_gan(), data, 6, name="gan", batch_size=16, seed=3,
+                           out_dir=tmp_path / str(i), device=CPU, progress=False, retrain=True)
+            for i in range(2)]
+    a, b = ([e["metrics"] for e in r.epochs] for r in runs)
+    assert a == b
+    other = training.train(tiny_gan(), data, 6, name="gan", batch_size=16, seed=4,
+                           out_dir=tmp_path / "s4", device=CPU, progress=False)
+    assert [e["metrics"] for e in other.epochs] != a
+
+
+@keras.saving.register_keras_serializable(package="gencomp_tests")
+class PoisonedVAE(models.ConditionalVAE):
+    """Feeds NaN images from optimiser step ``poison_at`` on: the loss turns NaN there."""
+
+    poison_at = 8
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        x, y = data
+        x = tf.where(self.optimizer.iterations >= self.poison_at, float("nan"), x)
+        return super().train_step((x, y))
+
+
+def test_a_diverged_run_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    data = training.ArrayData(*tiny_data())
+    build = lambda: PoisonedVAE((16, 16, 1), num_classes=10, latent_dim=4,  # noqa: E731
+                                base_filters=4)
+    with pytest.raises(training.TrainingDiverged, match=r"diverged at step 9: .*nan.*"
+                       r"last good checkpoint \(step 8\)"):
+        training.train(build, data, 16, name="nan", batch_size=16, out_dir=tmp_path,
+                       device=CPU, progress=False)
+    h = training.load_history(tmp_path)
+    assert h["status"] == "diverged" and h["diverged"]["step"] == 9
+    assert [e["step"] for e in h["epochs"]] == [4, 8]
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    x, y = tiny_data()
+    with pytest.raises(ValueError, match="steps"):
+        training.train(tiny_vae(), (x, y), 0, name="v", device=CPU)
+    with pytest.raises(ValueError, match="out of range"):
+        training.train(tiny_vae(), (x, y + 5), 2, name="v", device=CPU, progress=False)
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        training.train(tiny_vae(), (x[:8], y[:8]), 2, name="v", batch_size=16, device=CPU,
+                       progress=False)
+    with pytest.raises(TypeError, match="data must be"):
+        training.train(tiny_vae(), x, 2, name="v", device=CPU)
+
+
+def test_collapse_is_measured_not_hidden():
+    same = np.zeros((20, 4, 4, 1))
+    labels = np.repeat(np.arange(2), 10)
+    assert training.diversity(same, labels) == 0.0
+    varied = np.random.default_rng(0).random((20, 4, 4, 1))
+    assert training.diversity(varied, labels) > training.COLLAPSE_DIVERSITY
+
+
+def test_budget_in_images():
+    assert training.steps_for_images(8000, 64) == 125
+    assert training.steps_for_images(100, 64) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# In new processes: resume after SIGKILL, and two replicas
+
+SCRIPT = textwrap.dedent("""
+    import json, os, sys, time
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    from test_training import tiny_data, tiny_vae
+    from gencomp_utils import devices, training
+
+    slow = float(os.environ.get("SLOW", "0"))
+    def eval_fn(model, step):
+        time.sleep(slow)
+        return {{"step_seen": step}}
+
+    run = training.train(tiny_vae(), training.ArrayData(*tiny_data()), 24, name="kill",
+                         batch_size=16, preset="test", out_dir=sys.argv[1], eval_every=1,
+                         eval_fn=eval_fn, device=devices.choose("float32"), progress=False)
+    print("RESULT", json.dumps({{"how": run.how, "step": run.history["step"],
+                                "metrics": [e["metrics"] for e in run.epochs]}}))
+""")
+
+
+def _python(script: Path, *args, env=None, **kw):
+    return subprocess.Popen([sys.executable, str(script), *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def _result(proc, timeout=120):
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-3000:]
+    line = [ln for ln in out.splitlines() if ln.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):]), out
+
+
+def test_resume_in_a_new_process_after_sigkill(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT.format(tests=str(Path(__file__).parent)))
+    env = {**os.environ, "GENCOMP_CACHE_DIR": str(tmp_path / "cache"), "SLOW": "0.25"}
+    proc = _python(script, tmp_path / "out", env=env)
+    ckpts = tmp_path / "cache" / "checkpoints"
+    deadline = time.time() + 90
+    while time.time() < deadline:  # wait for the second checkpoint (step 8), then kill
+        if len(list(ckpts.glob("*/ckpt-*.index"))) >= 2:
+            break
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("no checkpoint within 90 s")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    # The last complete checkpoint, as CheckpointManager records it (a state file written just
+    # before the kill may have no checkpoint: it is ignored and rewritten).
+    record = next(ckpts.glob("*/checkpoint")).read_text()
+    killed_at = int(record.split('model_checkpoint_path: "ckpt-')[1].split('"')[0])
+    assert 8 <= killed_at < 24
+
+    resumed, out = _result(_python(script, tmp_path / "out", env={**env, "SLOW": "0"}))
+    assert f"resuming from the checkpoint at step {killed_at} of 24" in out
+    assert resumed["step"] == 24 and len(resumed["metrics"]) == 6
+    final = training.load_history(tmp_path / "out")
+    assert final["status"] == "completed" and len(final["resumes"]) == 1
+    assert [ev["step"] for ev in final["evals"]] == list(range(25))  # every step's grid, once
+    assert all((tmp_path / "out" / ev["grid"]).is_file() for ev in final["evals"])
+
+    # The resumed run equals an uninterrupted one (same seed, same batches, same noise).
+    fresh, _ = _result(_python(script, tmp_path / "fresh",
+                               env={**env, "GENCOMP_CACHE_DIR": str(tmp_path / "cache2")}))
+    np.testing.assert_allclose([m["loss"] for m in resumed["metrics"]],
+                               [m["loss"] for m in fresh["metrics"]], rtol=1e-5)
+
+
+MIRRORED = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, {tests!r})
+    from gencomp_utils import devices
+    devices.set_logical_cpus(2)
+    from test_training import tiny_data, tiny_vae
+    from gencomp_utils import training
+
+    choice = devices.choose("float32", strategy="mirrored")
+    strategy = devices.make_strategy(choice)
+    run = training.train(tiny_vae(), training.ArrayData(*tiny_data(128)), 40, name="mirrored",
+                         batch_size=32, out_dir=sys.argv[1], device=choice, strategy=strategy,
+                         progress=False)
+    one = training.train(tiny_vae(), training.ArrayData(*tiny_data(128)), 40, name="single",
+                         batch_size=32, out_dir=sys.argv[1] + "-single",
+                         device=devices.choose("float32", strategy="default"), progress=False)
+    print("RESULT", json.dumps({{"replicas": strategy.num_replicas_in_sync,
+                                "count": choice.count, "recorded": run.history["replicas"],
+                                "loss": [e["metrics"]["loss"] for e in run.epochs],
+                                "single": [e["metrics"]["loss"] for e in one.epochs]}}))
+""")
+
+
+def test_two_replica_mirrored_strategy_trains_and_converges(tmp_path):
+    script = tmp_path / "mirrored.py"
+    script.write_text(MIRRORED.format(tests=str(Path(__file__).parent)))
+    env = {**os.environ, "GENCOMP_CACHE_DIR": str(tmp_path / "cache")}
+    res, _ = _result(_python(script, tmp_path / "out", env=env), timeout=180)
+    assert res["replicas"] == 2 and res["count"] == 2 and res["recorded"] == 2
+    loss, single = np.array(res["loss"]), np.array(res["single"])
+    assert np.all(np.isfinite(loss)) and np.all(np.diff(loss) < 0)
+    # Each replica's loss is divided by 2 and the gradients summed: the same descent as one
+    # device on the whole batch (up to per-replica batch-norm statistics).
+    np.testing.assert_allclose(loss, single, rtol=0.05)
