@@ -134,6 +134,7 @@ def run(preset: str = "classroom", select: list[str] | None = None, seeds: int =
         t0 = time.perf_counter()
         try:
             execute(nb, out, preset, seed, env={"GENCOMP_OUTPUT_DIR": str(seed_dir),
+                                               "GENCOMP_RUN_DIR": str(run_dir),
                                                "GENCOMP_PRESET": preset}, timeout=timeout)
             status, message = "ok", ""
         except Exception as e:  # a failing notebook must not stop the others

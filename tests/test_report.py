@@ -93,3 +93,18 @@ def test_report_has_tables_claims_and_figures(tmp_path):
     assert "## The paper's claims" in text and text.count("\n| ") >= 6
     assert (tmp_path / "quality_vs_time_mnist.png").is_file()
     assert report.write_report(tmp_path / "empty") is None
+
+
+def test_where_metrics_are_read(tmp_path, monkeypatch):
+    monkeypatch.delenv("GENCOMP_RUN_DIR", raising=False)
+    monkeypatch.setenv("GENCOMP_OUTPUT_DIR", str(tmp_path / "out"))
+    assert report.metrics_root() == tmp_path / "out"
+    monkeypatch.setenv("GENCOMP_RUN_DIR", str(tmp_path / "run"))
+    assert report.metrics_root() == tmp_path / "run"
+    assert report.metrics_root(tmp_path / "x") == tmp_path / "x"
+    # notebooks run by hand write <out>/<notebook>/metrics.json; older main-job runs below the
+    # output folder (<out>/<run>/seed0/...) are not mixed in
+    report.write_metrics(tmp_path / "out" / "03_mnist" / "metrics.json", _run())
+    report.write_metrics(tmp_path / "out" / "2026-run" / "seed0" / "03_mnist" / "metrics.json",
+                         _run(preset="smoke"))
+    assert [m["preset"] for m in report.read_metrics(tmp_path / "out")] == ["classroom"]
