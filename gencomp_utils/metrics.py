@@ -173,9 +173,14 @@ def is_collapsed(images, tol: float = 0.02) -> bool:
 
 
 def oscillation(values, last: int = 5) -> float:
-    """Spread (standard deviation) of a quality metric over its last ``last`` evaluations."""
+    """How much a quality metric swings over its last ``last`` evaluations: the standard
+    deviation around their straight-line trend (a steady improvement is not an oscillation)."""
     v = np.asarray(values, np.float64)[-last:]
-    return float(v.std()) if len(v) > 1 else 0.0
+    if len(v) < 3:
+        return 0.0
+    t = np.arange(len(v))
+    residual = v - np.polyval(np.polyfit(t, v, 1), t)
+    return float(residual.std())
 
 
 def first_reaching(values, steps, threshold: float, lower_is_better: bool = True):

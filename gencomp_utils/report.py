@@ -235,6 +235,22 @@ CLAIMS = [
           "conditional accuracy of each model's samples above 0.9 by the digit classifier"),
 ]
 REALISTIC_ACCURACY = 0.9
+MIN_SEEDS = 3  # a verdict needs the spread across at least this many seeds
+
+
+def _evidence(ms: list[dict]):
+    """``(evidence, verdict to give instead)`` for the runs behind one comparison."""
+    if not all(m["evidence"] for m in ms):
+        return False, "not evidence"
+    seeds = len({(m["dataset"], m["seed"]) for m in ms}) // max(1, len({m["dataset"] for m in ms}))
+    if seeds < MIN_SEEDS:
+        return False, f"inconclusive ({seeds} seed{'s' if seeds != 1 else ''}; {MIN_SEEDS} needed)"
+    return True, ""
+
+
+def _judge(a, b, higher_supports, ms):
+    ok, instead = _evidence(ms)
+    return verdict(a.mean, a.spread, b.mean, b.spread, higher_supports) if ok else instead
 
 
 def _verdict_pair(runs, dataset, key, claim_model, higher_supports, missing_as=None):
@@ -246,8 +262,7 @@ def _verdict_pair(runs, dataset, key, claim_model, higher_supports, missing_as=N
     b = stat([m["models"][other].get(key) for m in ms], missing_as)
     if a.mean is None or b.mean is None:
         return "not measured", ""
-    evidence = all(m["evidence"] for m in ms)
-    v = verdict(a.mean, a.spread, b.mean, b.spread, higher_supports, evidence)
+    v = _judge(a, b, higher_supports, ms)
     return v, f"{dataset}: {claim_model.upper()} {a} vs {other.upper()} {b}"
 
 
@@ -256,6 +271,9 @@ def _combine(verdicts: list[str]) -> str:
         return next(v for v in verdicts if v.startswith("not run") or v == "not measured")
     if "not evidence" in verdicts:
         return "not evidence"
+    few = [v for v in verdicts if v.startswith("inconclusive (")]
+    if few:
+        return few[0]
     if all(v == "holds" for v in verdicts):
         return "holds"
     if any(v == "does not hold" for v in verdicts):
@@ -267,7 +285,8 @@ def claim_verdicts(runs: list[dict]) -> list[dict]:
     """Each claim with its verdict and the numbers behind it.
 
     A verdict is "holds" or "does not hold" only when the difference exceeds twice the spread
-    across seeds; otherwise "inconclusive". Runs of the smoke preset are "not evidence".
+    across at least three seeds; otherwise "inconclusive" (with fewer seeds it says how many).
+    Runs of the smoke preset are "not evidence".
     """
     out = []
     # 1: time to threshold (a run that never reaches it counts as infinitely slow).
@@ -301,8 +320,7 @@ def _blur_vs_diversity(runs):
     b = stat([m["models"]["vae"]["sharpness_ratio"] for m in g["cifar10"]])
     if a.mean is None or b.mean is None:
         return "not measured", ""
-    evidence = all(m["evidence"] for m in g["mnist"] + g["cifar10"])
-    return (verdict(a.mean, a.spread, b.mean, b.spread, True, evidence),
+    return (_judge(a, b, True, g["mnist"] + g["cifar10"]),
             f"VAE sharpness ratio: mnist {a} vs cifar10 {b}")
 
 
@@ -313,8 +331,7 @@ def _realistic(runs, model):
     a = stat([m["models"][model]["conditional_accuracy"] for m in ms])
     if a.mean is None:
         return "not measured", ""
-    evidence = all(m["evidence"] for m in ms)
-    return (verdict(a.mean, a.spread, REALISTIC_ACCURACY, 0.0, True, evidence),
+    return (_judge(a, Stat(REALISTIC_ACCURACY, 0.0, 1), True, ms),
             f"mnist {model.upper()} conditional accuracy {a} vs {REALISTIC_ACCURACY}")
 
 

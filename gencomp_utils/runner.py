@@ -75,8 +75,11 @@ def execute(path: Path, out_path: Path, preset: str, seed: int = 0,
     """
     import papermill as pm
 
-    old = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
+    env = dict(env or {})
+    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:  # keep TensorFlow's start-up chatter out
+        env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         pm.execute_notebook(str(path), str(out_path), parameters={"preset": preset, "seed": seed},
                             kernel_name="python3", progress_bar=False, cwd=str(path.parent),

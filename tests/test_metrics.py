@@ -120,8 +120,9 @@ def test_collapse_detection():
 
 
 def test_oscillation_and_threshold():
-    assert metrics.oscillation([5, 1, 1, 1, 1, 1], last=5) == 0.0
-    assert metrics.oscillation([1, 3, 1, 3, 1, 3], last=4) == pytest.approx(1.0)
+    assert metrics.oscillation([5, 1, 1, 1, 1, 1], last=5) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.oscillation([30, 10, 8, 6, 4, 2], last=5) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.oscillation([1, 3, 1, 3], last=4) == pytest.approx(np.sqrt(0.8))
     assert metrics.first_reaching([9, 7, 4, 5], [100, 200, 300, 400], threshold=5) == 300
     assert metrics.first_reaching([9, 7], [1, 2], threshold=5) is None
     assert metrics.first_reaching([0.2, 0.95], [1, 2], 0.9, lower_is_better=False) == 2

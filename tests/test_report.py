@@ -40,6 +40,11 @@ def test_clear_win_clear_loss_and_overlap():
     assert _verdict(overlap, 2)["verdict"] == "inconclusive"
 
 
+def test_fewer_than_three_seeds_give_no_verdict():
+    runs = [_run(seed=s, vae={"sharpness_ratio": 0.1}, gan={"sharpness_ratio": 0.9}) for s in range(2)]
+    assert _verdict(runs, 2)["verdict"] == "inconclusive (2 seeds; 3 needed)"
+
+
 def test_smoke_runs_are_not_evidence():
     runs = [_run(preset="smoke", vae={"sharpness_ratio": 0.1}, gan={"sharpness_ratio": 0.9})]
     assert _verdict(runs, 2)["verdict"] == "not evidence"
