@@ -232,6 +232,10 @@ class _Conditional(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="noise_seed")
 
     @property
+    def metrics(self):
+        return list(self.trackers.values())  # reset by Keras at each epoch
+
+    @property
     def image_shape(self) -> tuple:
         return self.architecture.image_shape
 
@@ -444,10 +448,6 @@ class ConditionalVAE(_Conditional):
         self.trackers = {k: keras.metrics.Mean(name=k)
                          for k in ("loss", "reconstruction", "kl", "elbo")}
         self.build_all()
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def get_config(self):
         config = super().get_config()
@@ -668,10 +668,6 @@ class ACGAN(_Conditional):
             "d_loss", "g_loss", "d_class", "real_score", "fake_score", "class_accuracy")}
         self.g_optimizer = self.d_optimizer = None
         self.build_all()
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def get_config(self):
         config = super().get_config()
