@@ -81,6 +81,16 @@ def _show(ax, array, title=None):
         ax.set_title(title)
 
 
+def _finish(fig, title, path, dpi):
+    """Title, tight layout, and an optional save: the end of every grid figure."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+    return fig
+
+
 def image_grid(images, rows: int | None = None, titles=None, row_labels=None, title=None,
                size: float = 0.6, path=None):
     """Show images in a grid, e.g. one row per digit (the paper's Figure 3).
@@ -123,12 +133,7 @@ def image_grid(images, rows: int | None = None, titles=None, row_labels=None, ti
             ax.set_yticks([(i + 0.5) * arr.shape[0] / r for i in range(r)])
             ax.set_yticklabels([str(v) for v in row_labels])
             ax.tick_params(length=0)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    return _finish(fig, title, path, dpi=120)
 
 
 def loss_curves(histories: dict, keys: dict | None = None, x: str = "step", path=None):
@@ -262,9 +267,4 @@ def labelled_grid(images, labels=None, class_names=None, ncols: int = 8, title: 
                 name = class_names[int(labels[i])] if class_names else str(int(labels[i]))
             _show(ax, images[i], name)
             ax.title.set_fontsize(8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=80)
-    return fig
+    return _finish(fig, title, path, dpi=80)
