@@ -71,7 +71,7 @@ def environment_report() -> dict:
 
 
 def start(notebook: str, preset: str | None = None, seed: int = 0,
-          tensorflow: bool = True) -> Session:
+          tensorflow: bool = True, train_steps: int | None = None) -> Session:
     """Set a notebook up: resolve the preset, seed, and create its output folder.
 
     Args:
@@ -79,11 +79,19 @@ def start(notebook: str, preset: str | None = None, seed: int = 0,
         preset: preset name (``None``: ``GENCOMP_PRESET``, else ``classroom``).
         seed: seed for Python, NumPy and TensorFlow.
         tensorflow: also seed TensorFlow (imports it).
+        train_steps: a shorter or longer training than the preset's; the preset is then renamed
+            (e.g. ``classroom-400steps``), so its models and measurements never mix with the
+            preset's own.
 
     Returns:
         A :class:`Session`.
     """
     p = get_preset(preset)
+    if train_steps is not None and int(train_steps) != p.train_steps:
+        if int(train_steps) < 1:
+            raise ValueError(f"train_steps must be at least 1, got {train_steps!r}.")
+        p = p.replace(name=f"{p.name}-{int(train_steps)}steps", train_steps=int(train_steps),
+                      eval_every=min(p.eval_every, max(1, int(train_steps) // 4)))
     seed_everything(seed, tensorflow=tensorflow)
     out = paths.output_dir(notebook)
     session = Session(notebook=notebook, preset=p, seed=seed, out_dir=out)

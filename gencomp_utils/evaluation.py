@@ -198,7 +198,7 @@ def experiment_metrics(dataset: str, session, splits, runs: dict, classifier, x_
         })
         out[key] = m
     result = {"schema": 1, "dataset": dataset, "preset": preset.name, "seed": session.seed,
-              "evidence": preset.name != "smoke",
+              "evidence": not preset.name.startswith("smoke"),
               "splits": {"train": splits.train, "eval": splits.eval, "note": splits.note},
               "num_eval_images": n, "threshold": {"metric": thr_metric, "value": thr_value},
               "models": out}

@@ -199,3 +199,86 @@ def latent_sliders(models, **kwargs) -> LatentExplorer:
 def map_explorer(models, **kwargs) -> MapExplorer:
     """A :class:`MapExplorer` for one model or ``{name: model}``."""
     return MapExplorer(models, **kwargs)
+
+
+def attribute_direction(vae, images, labels, has_attribute) -> np.ndarray:
+    """A direction in a VAE's latent space for an attribute the model was *not* conditioned on.
+
+    Encode real images (through the posterior mean) and take the mean code of those that have the
+    attribute minus the mean code of those that do not ("attribute arithmetic"). Adding it to a
+    code should add the attribute; notebook 05 checks this with the attribute classifier.
+
+    Args:
+        vae: a trained ``ConditionalVAE``.
+        images, labels: real images in [0, 1] and the labels the VAE is conditioned on.
+        has_attribute: ``(N,)`` booleans (e.g. CelebA's ``Smiling``).
+
+    Returns:
+        float32 ``(latent_dim,)``.
+    """
+    has = np.asarray(has_attribute).astype(bool)
+    if has.all() or not has.any():
+        raise ValueError("Need images both with and without the attribute to find its direction.")
+    mean, _ = vae.encode_numpy(images, labels)
+    return (mean[has].mean(0) - mean[~has].mean(0)).astype(np.float32)
+
+
+class FaceExplorer:
+    """Sliders for one model: the label as a blend (0: first class, 1: second), a walk between
+    two latent codes, and an amount along each named latent direction.
+
+    The image shows ``model.blend(z, [1 - a, a])`` with
+    ``z = (1 - t) z_start + t z_end + sum_k amount_k direction_k``.
+
+    Attributes:
+        sliders: ``{"label", "between", <direction names>...}``.
+        image: the image on display ``(H, W, C)``.
+        widget: the ipywidgets box to display.
+    """
+
+    def __init__(self, model, z_start, z_end, directions: dict | None = None, label: float = 0.0,
+                 class_names=None, span: float = 3.0, scale: int = 3, title: str = ""):
+        import ipywidgets as w
+
+        if model.num_classes != 2:
+            raise ValueError("FaceExplorer blends two classes; this model has "
+                             f"{model.num_classes}.")
+        self.model = model
+        self.z_start = np.asarray(z_start, np.float32).reshape(model.latent_dim)
+        self.z_end = np.asarray(z_end, np.float32).reshape(model.latent_dim)
+        self.directions = {k: np.asarray(v, np.float32).reshape(model.latent_dim)
+                           for k, v in (directions or {}).items()}
+        names = _class_names(model, class_names)
+        self.scale = scale
+        self.sliders = {
+            "label": w.FloatSlider(value=float(label), min=0, max=1, step=0.1,
+                                   description=f"{names[0]}→{names[1]}", continuous_update=False),
+            "between": w.FloatSlider(value=0.0, min=0, max=1, step=0.1, description="face A→B",
+                                     continuous_update=False)}
+        for k in self.directions:
+            self.sliders[k] = w.FloatSlider(value=0.0, min=-span, max=span, step=0.25,
+                                            description=k, continuous_update=False)
+        self.view = w.Image(format="png")
+        self.widget = w.HBox([w.VBox([w.Label(title)] + list(self.sliders.values())),
+                              self.view])
+        for s in self.sliders.values():
+            s.observe(self.update, names="value")
+        self.update()
+
+    def latent(self) -> np.ndarray:
+        """The latent vector the sliders describe."""
+        t = float(self.sliders["between"].value)
+        z = (1 - t) * self.z_start + t * self.z_end
+        for k, d in self.directions.items():
+            z = z + float(self.sliders[k].value) * d
+        return z.astype(np.float32)
+
+    def weights(self) -> np.ndarray:
+        """The label weights ``[1 - a, a]`` the label slider describes."""
+        a = float(self.sliders["label"].value)
+        return np.array([1 - a, a], np.float32)
+
+    def update(self, change=None):
+        """Redraw the image from the sliders."""
+        self.image = self.model.blend(self.latent()[None], self.weights())[0]
+        self.view.value = to_png(self.image, self.scale)

@@ -340,6 +340,32 @@ class _Conditional(keras.Model):
                for i in range(0, len(z), batch_size)]
         return np.concatenate(out) if out else np.zeros((0,) + self.image_shape, np.float32)
 
+    def blend(self, z, label_weights, batch_size: int = 500) -> np.ndarray:
+        """Images from latents and *weighted* labels: each row of ``label_weights`` holds K
+        non-negative weights summing to 1, e.g. ``[0.3, 0.7]`` for 30% female, 70% male. The
+        models were trained on one-hot labels only, so a blend asks for something never seen in
+        training; the sliders of notebook 05 show what comes out.
+
+        Args:
+            z: latent vectors ``(n, latent_dim)``.
+            label_weights: ``(n, K)`` or one ``(K,)`` row for all.
+
+        Returns:
+            float32 images ``(n, H, W, C)`` in [0, 1].
+        """
+        z = np.atleast_2d(np.asarray(z, np.float32))
+        w = np.atleast_2d(np.asarray(label_weights, np.float32))
+        if w.shape[1] != self.num_classes or z.shape[1] != self.latent_dim:
+            raise ValueError(f"Need z (n, {self.latent_dim}) and label weights (n, "
+                             f"{self.num_classes}); got {z.shape} and {w.shape}.")
+        if np.any(w < 0) or not np.allclose(w.sum(1), 1.0, atol=1e-4):
+            raise ValueError("Label weights must be non-negative and sum to 1 in each row, e.g. "
+                             "[0.3, 0.7].")
+        w = np.broadcast_to(w, (len(z), self.num_classes))
+        out = [self._from_latent(z[i:i + batch_size], w[i:i + batch_size])
+               for i in range(0, len(z), batch_size)]
+        return np.concatenate(out)
+
     def interpolate(self, z_start, z_end, labels, steps: int = 8, spherical: bool = False):
         """Images along a path between two latent points, for each label.
 

@@ -8,9 +8,9 @@ The ``metrics.json`` schema (version 1)::
     {
       "schema": 1,
       "dataset": "mnist" | "cifar10" | "celeba",
-      "preset": "smoke" | "classroom" | "paper",
+      "preset": "smoke" | "classroom" | "paper" (or e.g. "classroom-400steps": a changed budget),
       "seed": 0,
-      "evidence": true,              # false for the smoke preset: too small to count
+      "evidence": true,              # false for the smoke preset (any budget): too small to count
       "splits": {"train": "test[:8000]", "eval": "test[8000:]", "note": "..."},
       "num_eval_images": 2000,       # generated and real images compared
       "threshold": {"metric": "conditional_accuracy", "value": 0.8},   # fixed before the run

@@ -110,13 +110,100 @@ class ArrayData:
         return {"name": self.name, "shape": list(x.shape), "sha1": digest}
 
 
+@dataclass(frozen=True)
+class Stream:
+    """A split read from its image files batch by batch, never held as one array (CelebA).
+
+    Each epoch is a ``tf.data`` pipeline over the file paths (see
+    :func:`gencomp_utils.load_dataset`): the paths are shuffled, decoded and resized in parallel,
+    batched and prefetched; ``cache=True`` keeps the decoded images in a cache file in the cache
+    folder, so later epochs skip the JPEG decoding.
+
+    Attributes:
+        name: ``"celeba"`` (or any data set :func:`gencomp_utils.load_dataset` knows).
+        split: e.g. ``"train[:80%]"``.
+        image_size: side length (``None``: the data set's own; 64 for CelebA).
+        attribute: CelebA label attribute.
+        cache: keep decoded images in a cache file (``<cache>/tfdata/``).
+    """
+
+    name: str
+    split: str
+    image_size: int | None = None
+    attribute: str = "Male"
+    cache: bool = False
+
+    def source(self):
+        """The file paths and labels (no images are read)."""
+        from .data import find_source
+
+        return find_source(self.name, self.split)
+
+    def __len__(self) -> int:
+        return len(self.source())
+
+    def dataset(self, batch_size: int, seed: int = 0, epoch: int = 0, value_range=(0.0, 1.0),
+                shuffle: bool = True):
+        """One epoch of full batches; the order depends only on ``(seed, epoch)``."""
+        from .data import load_dataset
+
+        return load_dataset(self.name, self.split, self.image_size, batch_size,
+                            value_range=value_range, attribute=self.attribute, shuffle=shuffle,
+                            seed=int(seed) * 100_003 + int(epoch), drop_remainder=True,
+                            cache=self.cache)
+
+    def head(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``n`` images and labels as arrays (for checks and pictures)."""
+        x, y = next(iter(self.dataset(n if n <= len(self) else len(self), shuffle=False)))
+        return x.numpy(), y.numpy()
+
+    def arrays(self):
+        raise TypeError(f"{self.name} {self.split} is a Stream: it is read batch by batch, never "
+                        "as one array. Use .dataset(...) or .head(n); for a small split that fits "
+                        "in memory use training.Data instead.")
+
+    def describe(self) -> dict:
+        return {"name": self.name, "split": self.split, "image_size": self.image_size,
+                "attribute": self.attribute, "images": len(self)}
+
+
+class _ArrayFeed:
+    """Batches from arrays in memory, scaled to the model's value range once."""
+
+    def __init__(self, x, y, value_range):
+        lo, hi = value_range
+        self.x, self.y = (x * (hi - lo) + lo).astype(np.float32), y
+
+    def __len__(self):
+        return len(self.x)
+
+    def epoch(self, batch_size, seed, epoch):
+        return epoch_dataset(self.x, self.y, batch_size, seed, epoch)
+
+
+class _StreamFeed:
+    """Batches read from disk by a :class:`Stream`."""
+
+    def __init__(self, stream, value_range):
+        self.stream, self.value_range, self.n = stream, value_range, len(stream)
+        if stream.cache:  # fill the cache file in one full pass: a partly read cache is dropped
+            for _ in stream.dataset(256, shuffle=False):
+                pass
+
+    def __len__(self):
+        return self.n
+
+    def epoch(self, batch_size, seed, epoch):
+        return self.stream.dataset(batch_size, seed, epoch, self.value_range)
+
+
 def _as_data(data):
-    if isinstance(data, (Data, ArrayData)):
+    if isinstance(data, (Data, ArrayData, Stream)):
         return data
     if isinstance(data, tuple) and len(data) == 2:
         return ArrayData(*data)
-    raise TypeError("data must be a training.Data, a training.ArrayData or an (images, labels) "
-                    f"tuple; got {type(data).__name__}.")
+    raise TypeError("data must be a training.Data, a training.ArrayData, a training.Stream or an "
+                    f"(images, labels) tuple; got {type(data).__name__}.")
 
 
 def epoch_dataset(x, y, batch_size: int, seed: int, epoch: int):
@@ -288,9 +375,9 @@ def _make_callback(engine):
 
 
 class _Engine:
-    def __init__(self, name, model, x, y, steps, batch_size, seed, eval_every, eval_fn,
+    def __init__(self, name, model, feed, steps, batch_size, seed, eval_every, eval_fn,
                  run_dir, out_dir, manager, ckpt, step_var, history, progress, per_class):
-        self.name, self.model, self.x, self.y = name, model, x, y
+        self.name, self.model, self.feed = name, model, feed
         self.steps, self.batch_size, self.seed = steps, batch_size, seed
         self.eval_every, self.eval_fn = eval_every, eval_fn
         self.run_dir, self.out_dir = run_dir, out_dir
@@ -369,7 +456,7 @@ class _Engine:
             while self.step < self.steps:
                 epoch = self.step // spe
                 n = min(spe, self.steps - self.step)
-                ds = epoch_dataset(self.x, self.y, self.batch_size, self.seed, epoch)
+                ds = self.feed.epoch(self.batch_size, self.seed, epoch)
                 self.eval_seconds = 0.0
                 t0 = time.perf_counter()
                 out = self.model.fit(ds, epochs=1, steps_per_epoch=n, verbose=0, shuffle=False,
@@ -437,7 +524,8 @@ def train(build, data, steps: int, *, name: str, batch_size: int = 64, seed: int
     Args:
         build: a function returning the model (``ConditionalVAE``/``ACGAN``, compiled or not); it
             is called inside the strategy's scope, after seeding with ``seed``.
-        data: a :class:`Data`, an :class:`ArrayData`, or ``(images in [0, 1], labels)``.
+        data: a :class:`Data` or :class:`ArrayData` (held in memory), a :class:`Stream` (read
+            from disk batch by batch), or ``(images in [0, 1], labels)``.
         steps: the budget, in optimisation steps (an ACGAN step updates both networks once).
         name: the run's name (``"vae"``, ``"gan"``), in the key and the records.
         batch_size: the global batch (split across replicas).
@@ -478,7 +566,8 @@ def train(build, data, steps: int, *, name: str, batch_size: int = 64, seed: int
     if batch_size % strategy.num_replicas_in_sync:
         raise ValueError(f"batch_size {batch_size} does not split evenly across "
                          f"{strategy.num_replicas_in_sync} replicas.")
-    x, y = data.arrays()
+    streamed = isinstance(data, Stream)
+    x, y = data.head(min(batch_size, len(data))) if streamed else data.arrays()
     with strategy.scope():
         keras.utils.set_random_seed(seed)
         model = build()
@@ -492,12 +581,12 @@ def train(build, data, steps: int, *, name: str, batch_size: int = 64, seed: int
                 raise ValueError(f"The model's {opt_name} is missing: compile it first.")
         if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        x = model.check_images(x)
+        x = model.check_images(x)  # a Stream: its first batch stands for the rest
         y = model.check_labels(y)
-        lo, hi = model.value_range
-        x = (x * (hi - lo) + lo).astype(np.float32)
-        if len(x) < batch_size:
-            raise ValueError(f"{len(x)} training images are fewer than one batch of "
+        feed = (_StreamFeed(data, model.value_range) if streamed else
+                _ArrayFeed(x, y, model.value_range))
+        if len(feed) < batch_size:
+            raise ValueError(f"{len(feed)} training images are fewer than one batch of "
                              f"{batch_size}.")
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         ckpt = tf.train.Checkpoint(
@@ -515,7 +604,7 @@ def train(build, data, steps: int, *, name: str, batch_size: int = 64, seed: int
     manager = tf.train.CheckpointManager(ckpt, str(run_dir), max_to_keep=int(keep),
                                          checkpoint_name="ckpt")
     history = _restore(manager, ckpt, run_dir)
-    spe = len(x) // batch_size
+    spe = len(feed) // batch_size
     if history is not None and history["step"] >= steps:
         how = "loaded"
         _copy_grids(run_dir, out_dir)
@@ -539,14 +628,14 @@ def train(build, data, steps: int, *, name: str, batch_size: int = 64, seed: int
                    "config": config, "device": str(device), "precision": model.precision,
                    "replicas": int(strategy.num_replicas_in_sync), "steps": steps,
                    "batch_size": batch_size, "steps_per_epoch": spe,
-                   "train_images": int(len(x)), "step": 0, "images_seen": 0,
+                   "train_images": int(len(feed)), "step": 0, "images_seen": 0,
                    "status": "running", "epochs": [], "evals": [], "wall_seconds": 0.0,
                    "train_seconds": 0.0, "metric_names": [], "collapsed_at": None,
                    "diverged": None, "resumes": []}
         if verbose:
             print(f"{name}: no trained model for key {key}: training {steps} steps "
                   f"({steps * batch_size:,} images) from scratch.")
-    engine = _Engine(name, model, x, y, steps, batch_size, seed, eval_every, eval_fn, run_dir,
+    engine = _Engine(name, model, feed, steps, batch_size, seed, eval_every, eval_fn, run_dir,
                      out_dir, manager, ckpt, step_var, history, progress, per_class)
     engine.run()
     return Run(name, model, history, key, run_dir, out_dir, how, strategy)

@@ -60,3 +60,44 @@ def test_bad_requests_are_refused():
         classifiers.get_classifier("svhn")
     with pytest.raises(ValueError, match="steps"):
         classifiers.get_classifier("mnist", steps=0)
+
+
+def test_attribute_view_reads_one_column_of_a_multi_label_classifier():
+    class Fixed(classifiers.Classifier):
+        def predict_proba(self, images, batch_size=500):
+            return np.array([[0.9, 0.2], [0.1, 0.7], [0.6, 0.4]])
+
+        def features(self, images, batch_size=500):
+            return np.ones((len(images), 3))
+
+    parent = Fixed(None, "celeba", ["Male", "Smiling"], True, 0.8, "a", "b", None,
+                   info={"per_class": {"Male": 0.9, "Smiling": 0.7}})
+    male = parent.attribute("Male")
+    assert male.class_names == ["female", "male"] and not male.multi_label
+    assert male.accuracy == 0.9 and parent.attribute("Smiling").accuracy == 0.7
+    np.testing.assert_array_equal(male.predict(np.zeros((3, 4, 4, 3))), [1, 0, 1])
+    np.testing.assert_array_equal(parent.attribute("Smiling").predict(np.zeros((3, 4, 4, 3))),
+                                  [0, 1, 0])
+    assert male.conditional_accuracy(np.zeros((3, 4, 4, 3)), [1, 0, 0]).overall == \
+        pytest.approx(2 / 3)
+    assert male.features(np.zeros((2, 4, 4, 3))).shape == (2, 3)
+    with pytest.raises(ValueError, match="Young"):
+        parent.attribute("Young")
+
+
+def test_celeba_classifier_streams_from_files_and_views_each_attribute(monkeypatch):
+    from gencomp_utils import training
+
+    def no_arrays(self):  # a CelebA split must never be loaded as one array
+        raise AssertionError("CelebA was loaded as an array")
+
+    monkeypatch.setattr(training.Data, "arrays", no_arrays)
+    clf = classifiers.get_classifier("celeba", "train[:64]", "train[64:96]", steps=4,
+                                     batch_size=16, image_size=16, base_filters=4,
+                                     attribute=["Male", "Smiling"])
+    assert clf.multi_label and clf.class_names == ["Male", "Smiling"]
+    assert clf.info["eval_images"] == 32 and 0 <= clf.accuracy <= 1
+    male = clf.attribute("Male")
+    assert male.class_names == ["female", "male"] and male.accuracy == clf.info["per_class"]["Male"]
+    x = np.random.default_rng(1).random((3, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(male.predict_proba(x)[:, 1], clf.predict_proba(x)[:, 0], atol=1e-6)

@@ -63,3 +63,33 @@ def test_bad_slider_requests_are_refused(pair):
     with pytest.raises(ValueError, match="out of range"):
         explore.latent_sliders(pair, dims=(0, 9))
     assert explore.to_png(np.zeros((4, 4, 1)), scale=2)[:4] == b"\x89PNG"
+
+
+def test_face_explorer_sliders_move_the_image_as_the_model_says():
+    from gencomp_utils import explore, models
+
+    vae = models.ConditionalVAE((16, 16, 3), 2, 4, 4, likelihood="gaussian", seed=0)
+    x = np.random.default_rng(0).random((12, 16, 16, 3)).astype("float32")
+    y = np.arange(12) % 2
+    smile = np.arange(12) % 3 == 0
+    d = explore.attribute_direction(vae, x, y, smile)
+    mean, _ = vae.encode_numpy(x, y)
+    np.testing.assert_allclose(d, mean[smile].mean(0) - mean[~smile].mean(0), atol=1e-6)
+    za, zb = vae.latent(1, seed=1)[0], vae.latent(1, seed=2)[0]
+    ex = explore.FaceExplorer(vae, za, zb, {"Smiling": d}, class_names=["female", "male"])
+    np.testing.assert_allclose(ex.image, vae.sample(z=za[None], labels=[0])[0], atol=1e-5)
+    before = ex.image.copy()
+    ex.sliders["label"].value = 1.0  # fully "male": the one-hot label of class 1
+    np.testing.assert_allclose(ex.image, vae.sample(z=za[None], labels=[1])[0], atol=1e-5)
+    assert not np.allclose(ex.image, before)
+    ex.sliders["between"].value = 1.0
+    np.testing.assert_allclose(ex.image, vae.sample(z=zb[None], labels=[1])[0], atol=1e-5)
+    ex.sliders["Smiling"].value = 2.0
+    np.testing.assert_allclose(ex.image, vae.sample(z=(zb + 2 * d)[None], labels=[1])[0],
+                               atol=1e-5)
+    ex.sliders["label"].value = 0.5  # a blend the model never saw: between the two labels
+    np.testing.assert_allclose(ex.image, vae.blend((zb + 2 * d)[None], [0.5, 0.5])[0], atol=1e-5)
+    with pytest.raises(ValueError, match="sum to 1"):
+        vae.blend(za[None], [0.5, 0.6])
+    with pytest.raises(ValueError, match="both with and without"):
+        explore.attribute_direction(vae, x, y, np.ones(12, bool))

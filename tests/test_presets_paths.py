@@ -64,3 +64,13 @@ def test_start_seeds_and_makes_the_output_folder():
     gu.start("99_test", "smoke", seed=3, tensorflow=False)
     assert np.random.rand() == a
     assert s.out_dir.is_dir() and s.out_dir.name == "99_test" and s.preset.name == "smoke"
+
+
+def test_a_changed_budget_renames_the_preset():
+    s = gu.start("99_test", "classroom", seed=0, tensorflow=False, train_steps=400)
+    assert (s.preset.name, s.preset.train_steps) == ("classroom-400steps", 400)
+    assert s.preset.eval_every == 100 and s.preset.latent_dim == gu.get_preset("classroom").latent_dim
+    same = gu.start("99_test", "classroom", seed=0, tensorflow=False, train_steps=2000)
+    assert same.preset == gu.get_preset("classroom")
+    with pytest.raises(ValueError, match="at least 1"):
+        gu.start("99_test", "smoke", tensorflow=False, train_steps=0)
