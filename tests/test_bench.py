@@ -1,0 +1,331 @@
+"""The training-speed benchmark on tiny shapes: FLOP counts against hand counts, the reference and
+our training steps, the bfloat16 path, the interleaving, the fairness flag, and the command line."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from gencomp_utils import bench, load_numpy, models  # noqa: E402
+from gencomp_utils.presets import get_preset  # noqa: E402
+
+TINY = dict(num_classes=10, latent_dim=4, base_filters=4)
+
+
+@pytest.fixture(scope="module")
+def digits16():
+    """256 MNIST digits (or the generated stand-ins) at 16x16, in [0, 1]."""
+    return load_numpy("mnist", "test[:256]", image_size=16)
+
+
+# --------------------------------------------------------------------------------------------
+# FLOPs
+
+
+def test_count_flops_of_a_small_stack_equals_the_hand_count():
+    from keras import layers
+
+    stack = [layers.Conv2D(4, 3, padding="same"), layers.Flatten(), layers.Dense(10)]
+    # Conv2D 3x3, 'same', stride 1: 8x8x1 -> 8x8x4. Each of the 8*8*4 = 256 outputs takes
+    # 3*3*1 = 9 multiply-adds: 2304 MACs.
+    conv_macs = 8 * 8 * 4 * (3 * 3 * 1)
+    assert conv_macs == 2304
+    # Flatten: 8*8*4 = 256 features; Dense 256 -> 10: 2560 MACs.
+    dense_macs = (8 * 8 * 4) * 10
+    assert dense_macs == 2560
+    # 2 FLOPs (a multiply and an add) per MAC: 2 * (2304 + 2560) = 9728.
+    expected = 2 * (conv_macs + dense_macs)
+    assert expected == 9728
+    got = bench.count_flops(stack, (8, 8, 1))
+    assert got == expected
+    assert got != conv_macs + dense_macs  # the MAC count, without the factor 2, would fail
+    # The same stack as a Sequential model with its own input shape gives the same count.
+    seq = keras.Sequential([keras.Input((8, 8, 1))] + [layers.Conv2D(4, 3, padding="same"),
+                                                       layers.Flatten(), layers.Dense(10)])
+    assert bench.count_flops(seq) == expected
+
+
+def test_count_flops_of_a_transposed_convolution_and_a_stride():
+    from keras import layers
+
+    # Conv2DTranspose, kernel 2, stride 2: 4x4x2 -> 8x8x3. Each of the 4*4*2 = 32 inputs is
+    # spread over a 2x2x3 patch: 32 * 12 = 384 MACs (cross-check: each of the 8*8*3 = 192
+    # outputs receives exactly one tap from each of the 2 input channels: 192 * 2 = 384).
+    macs = 4 * 4 * 2 * (2 * 2 * 3)
+    assert macs == 8 * 8 * 3 * 2 == 384
+    assert bench.count_flops([layers.Conv2DTranspose(3, 2, strides=2)], (4, 4, 2)) == 2 * 384
+    # Conv2D kernel 4, stride 2, 'same': 16x16x1 -> 8x8x4: 8*8*4 outputs of 4*4*1 MACs.
+    assert bench.count_flops([layers.Conv2D(4, 4, strides=2, padding="same")], (16, 16, 1)) \
+        == 2 * (8 * 8 * 4 * 4 * 4 * 1)
+    with pytest.raises(ValueError, match="input_shape"):
+        bench.count_flops([layers.Dense(3)])
+
+
+def test_count_flops_walks_the_projects_functional_generator():
+    gan = models.ACGAN((16, 16, 1), **TINY)
+    # 16x16x1, base 4: filters [4, 8], start 4x4. Generator:
+    project = (4 + 10) * (4 * 4 * 8)           # Dense (z 4 + one-hot 10) -> 4*4*8 = 1792
+    up0 = 4 * 4 * 8 * (4 * 4 * 4)              # ConvT k4 s2: 4x4x8 -> 8x8x4 = 8192
+    to_image = 8 * 8 * 4 * (4 * 4 * 1)         # ConvT k4 s2: 8x8x4 -> 16x16x1 = 4096
+    assert bench.count_flops(gan.generator) == 2 * (project + up0 + to_image) == 2 * 14080
+
+
+def test_step_flops_follows_the_documented_convention():
+    vae = models.ConditionalVAE((16, 16, 1), **TINY)
+    gan = models.ACGAN((16, 16, 1), **TINY)
+    enc, dec = bench.count_flops(vae.encoder), bench.count_flops(vae.decoder)
+    g, d = bench.count_flops(gan.generator), bench.count_flops(gan.discriminator)
+    assert min(enc, dec, g, d) > 0
+    # VAE: forward + backward (inputs) + backward (weights) of encoder and decoder.
+    assert bench.step_flops(vae, 8) == 8 * 3 * (enc + dec)
+    # GAN: D's update = G forward (1) + D on real (3) + D on fake (3);
+    #      G's update = G (3) + D passing gradients through (2).
+    assert bench.step_flops(gan, 8) == 8 * ((g + 3 * d + 3 * d) + (3 * g + 2 * d))
+
+
+# --------------------------------------------------------------------------------------------
+# The two ways of training
+
+
+def _weights(model):
+    return [v.numpy() for v in model.trainable_variables]
+
+
+def _changed(before, model):
+    return any(not np.allclose(a, v.numpy())
+               for a, v in zip(before, model.trainable_variables))
+
+
+@pytest.mark.parametrize("kind", ["vae", "gan"])
+def test_reference_step_and_ours_run_with_finite_losses(kind, digits16):
+    x, y = digits16
+    x = x[:32] if kind == "vae" else x[:32] * 2 - 1
+    ds = bench.repeated_dataset(x, y[:32], 8)
+    spec = bench.Spec(kind, (16, 16, 1), 10)
+
+    ref_model = bench.build_model(spec, base_filters=4, latent_dim=4)
+    parts = ([ref_model.encoder, ref_model.decoder] if kind == "vae"
+             else [ref_model.generator, ref_model.discriminator])
+    before = [_weights(p) for p in parts]
+    ref = bench.ReferenceRunner(ref_model, ds)
+    assert ref.run(3) > 0
+    losses = ref.losses()
+    assert set(losses) == ({"loss"} if kind == "vae" else {"d_loss", "g_loss"})
+    assert all(np.isfinite(v) for v in losses.values()), losses
+    # Every network the reference trains has moved (for the GAN: both G and D).
+    assert all(_changed(b, p) for b, p in zip(before, parts))
+
+    ours = bench.FitRunner(bench.build_model(spec, base_filters=4, latent_dim=4), ds)
+    assert ours.run(3) > 0
+    assert ours.losses() and all(np.isfinite(v) for v in ours.losses().values()), ours.losses()
+
+
+def test_reference_vae_loss_is_the_models_loss(digits16):
+    """Same weights, same batch: the reference's loss is the model's own (up to the noise)."""
+    import tensorflow as tf
+
+    x, y = digits16
+    vae = bench.build_model(bench.Spec("vae", (16, 16, 1), 10), base_filters=4, latent_dim=4)
+    step = bench.reference_step(vae, learning_rate=0.0)  # no update: the loss at these weights
+    ref = np.mean([float(step(tf.constant(x[:64]), tf.constant(y[:64]))["loss"])
+                   for _ in range(20)])
+    recon, kl = vae.losses_per_image(x[:64], y[:64], training=True)
+    ours = float(np.mean(np.asarray(recon) + vae.beta * np.asarray(kl)))
+    assert ref == pytest.approx(ours, rel=0.05)
+
+
+def test_the_bfloat16_path_trains(digits16):
+    x, y = digits16
+    gan = models.ACGAN((16, 16, 1), precision="mixed_bfloat16", **TINY)
+    gan.compile()
+    out = gan.fit(x[:48] * 2 - 1, y[:48], batch_size=16, epochs=1, verbose=0)
+    assert all(np.isfinite(v[-1]) for v in out.history.values()), out.history
+
+    vae = models.ConditionalVAE((16, 16, 1), precision="mixed_bfloat16", **TINY)
+    vae.compile(keras.optimizers.Adam(1e-2))  # a large step, so 20 steps show the fall
+    before = vae.evaluate(x[:64], y[:64], batch_size=64, verbose=0, return_dict=True)["loss"]
+    out = vae.fit(x[:160], y[:160], batch_size=16, epochs=2, verbose=0, shuffle=False)  # 20 steps
+    after = vae.evaluate(x[:64], y[:64], batch_size=64, verbose=0, return_dict=True)["loss"]
+    assert all(np.isfinite(v[-1]) for v in out.history.values()), out.history
+    assert np.isfinite(after) and after < 0.9 * before, (before, after)
+
+
+# --------------------------------------------------------------------------------------------
+# Timing helpers (pure Python)
+
+
+def test_interleave_alternates_and_returns_medians():
+    calls, rounds_seen = [], []
+    times = {"A": iter([3.0, 1.0, 2.0]), "B": iter([10.0, 30.0, 20.0])}
+
+    def fake(name):
+        def run():
+            calls.append(name)
+            return next(times[name])
+        return run
+
+    out = bench.interleave({"A": fake("A"), "B": fake("B")}, rounds=3,
+                           on_round=lambda r, secs: rounds_seen.append((r, secs)))
+    assert calls == ["A", "B", "A", "B", "A", "B"]
+    assert out["A"] == {"seconds": [3.0, 1.0, 2.0], "median": 2.0}
+    assert out["B"] == {"seconds": [10.0, 30.0, 20.0], "median": 20.0}
+    assert rounds_seen[1] == (1, {"A": 1.0, "B": 30.0})
+    with pytest.raises(ValueError, match="rounds"):
+        bench.interleave({"A": fake("A")}, rounds=0)
+
+
+def test_time_steps_calls_the_step_and_waits_for_its_result():
+    calls = []
+
+    class Result:
+        def numpy(self):
+            calls.append("wait")
+
+    def step():
+        calls.append("step")
+        return {"loss": Result()}
+
+    assert bench.time_steps(step, 3) >= 0
+    assert calls == ["step", "step", "step", "wait"]
+
+
+def test_fairness_flag_fires_for_a_slow_reference_only():
+    ceiling = 100.0  # GFLOP/s of the float32 matmul
+    assert bench.fairness_flag(30.0, ceiling) == bench.UNFAIR  # 30% of the ceiling
+    assert "75%" in bench.UNFAIR and "fp32 ceiling" in bench.UNFAIR
+    assert bench.fairness_flag(74.9, ceiling) == bench.UNFAIR
+    assert bench.fairness_flag(75.0, ceiling) is None
+    assert bench.fairness_flag(90.0, ceiling) is None
+    assert bench.fairness_flag(50.0, ceiling, fraction=0.5) is None
+    with pytest.raises(ValueError, match="ceiling"):
+        bench.fairness_flag(1.0, 0.0)
+
+
+def test_train_with_checkpoints_stops_at_the_budget_or_the_target():
+    clock = {"t": 0.0}
+
+    def block(max_seconds):
+        clock["t"] += max_seconds
+        return max_seconds, 10
+
+    values = iter([5.0, 4.0, 3.0, 2.0])
+    trace = bench.train_with_checkpoints(block, 8.0, 4, lambda: next(values))
+    assert [t["seconds"] for t in trace] == [2.0, 4.0, 6.0, 8.0]
+    assert [t["steps"] for t in trace] == [10, 20, 30, 40]
+    values = iter([5.0, 4.0, 3.0, 2.0])
+    trace = bench.train_with_checkpoints(block, 8.0, 4, lambda: next(values), target=4.0)
+    assert [t["value"] for t in trace] == [5.0, 4.0]
+
+
+def test_image_spec_and_ceiling_dtype():
+    assert bench.image_spec(28) == ((28, 28, 1), 10)
+    assert bench.image_spec(32) == ((32, 32, 3), 10)
+    assert bench.image_spec(64) == ((64, 64, 3), 2)
+    assert bench.image_spec(16) == ((16, 16, 1), 10)
+    assert bench.ceiling_dtype("mixed_bfloat16") == "bfloat16"
+    assert bench.ceiling_dtype("mixed_float16") == "float16"
+    with pytest.raises(ValueError, match="precision"):
+        bench.ceiling_dtype("float64")
+
+
+def test_matmul_ceiling_is_positive():
+    c = bench.matmul_ceiling(64, "float32", repeats=2)
+    assert c["size"] == 64 and c["dtype"] == "float32" and c["gflops"] > 0 and c["seconds"] > 0
+
+
+# --------------------------------------------------------------------------------------------
+# The command line
+
+
+def test_main_runs_end_to_end_and_prints_the_table(tmp_path, capsys):
+    out_json = tmp_path / "bench.json"
+    code = bench.main(["--sizes", "16", "--rounds", "1", "--steps", "2", "--warmup", "1",
+                       "--ceiling-size", "128", "--ceiling-repeats", "2", "--batch-size", "8",
+                       "--base-filters", "4", "--preset", "smoke", "--json", str(out_json)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "| model | size | variant | reference img/s | ours img/s | ours/ref |" in text
+    assert "| conditional VAE | 16x16x1 | ours (float32, XLA off) |" in text
+    assert "| AC-GAN | 16x16x1 |" in text
+    assert "float32 ceiling:" in text and "bfloat16 ceiling:" in text
+    assert "Device settings (devices.choose):" in text
+    assert "mixed_float16 + XLA on" in text and "runs unchanged" in text
+    results = json.loads(out_json.read_text())
+    assert [(r["model"], r["size"]) for r in results["rows"]] == [("vae", "16x16x1"),
+                                                                    ("gan", "16x16x1")]
+    for r in results["rows"]:
+        assert r["reference_img_s"] > 0 and r["ours_img_s"] > 0 and r["peak_rss_mb"] > 0
+        assert r["ratio"] == pytest.approx(r["ours_img_s"] / r["reference_img_s"])
+        assert r["step_gflop"] > 0 and r["flag"] in (None, bench.UNFAIR)
+        assert all(np.isfinite(v) for v in r["reference_losses"].values())
+    assert set(results["ceilings"]) >= {"float32", "bfloat16"}
+
+
+def test_main_refuses_bad_options(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--sizes", "27"])
+    assert "not supported" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--rounds", "0"])
+
+
+def test_disk_mode_times_celeba_from_disk_against_memory():
+    from gencomp_utils.devices import choose
+
+    out = bench.time_disk(["gan"], n_images=32, batch_size=8, base_filters=4, latent_dim=4,
+                          rounds=1, steps=2, warmup=1, device=choose("float32"))
+    assert out["images"] == 32
+    (row,) = out["rows"]
+    assert row["model"] == "gan" and row["disk_img_s"] > 0 and row["memory_img_s"] > 0
+    assert row["ratio"] == pytest.approx(row["disk_img_s"] / row["memory_img_s"])
+    text = bench.report({"rows": [], "settings": {"rounds": 1, "steps": 2, "batch_size": 8},
+                         "ceilings": {}, "device": "cpu", "bf16_instructions": False,
+                         "disk": out})
+    assert "Disk vs memory (64x64x3 CelebA, 32 images streamed):" in text
+    assert "- AC-GAN: disk " in text
+
+
+def test_disk_mode_is_skipped_with_a_message_without_celeba(data_dir):
+    from gencomp_utils.devices import choose
+
+    out = bench.time_disk(["vae"], n_images=32, batch_size=8, base_filters=4, latent_dim=4,
+                          rounds=1, steps=1, warmup=1, device=choose("float32"))
+    assert "CelebA is not on disk" in out["skipped"]
+
+
+def test_time_to_quality_runs_on_a_tiny_budget(capsys):
+    preset = get_preset("smoke")
+    out = bench.time_to_quality(0.01, preset=preset, checkpoints=1, eval_images=64,
+                                tutorial_batch=32)
+    assert out["tutorial"] and np.isfinite(out["target_fd"])
+    assert out["ours"] and all(np.isfinite(t["value"]) for t in out["ours"])
+    assert (out["ours_seconds"] is None) == (out["ratio"] is None)
+    report = bench.report({"rows": [], "settings": {"rounds": 1, "steps": 1, "batch_size": 1},
+                           "ceilings": {}, "device": "cpu", "bf16_instructions": False,
+                           "time_to_quality": out})
+    assert "Time to quality: the tutorial DCGAN reached FD" in report
+
+
+def test_time_suite_reports_wall_time_and_pytests_summary(tmp_path):
+    (tmp_path / "test_one.py").write_text("def test_one():\n    assert True\n")
+    # Plugins off, so that this stays fast: the point is the timing and the summary line.
+    out = bench.time_suite(("-q", "-p", "no:cacheprovider", "-p", "no:nbval", "-p", "no:benchmark",
+                            "test_one.py"), cwd=tmp_path)
+    assert out["returncode"] == 0 and out["seconds"] > 0
+    assert "1 passed" in out["summary"]
+
+
+def test_pipeline_memory_compares_streaming_with_one_array():
+    out = bench.pipeline_memory(counts=(32,), image_size=16)
+    if "skipped" in out:
+        pytest.skip(out["skipped"])
+    modes = {r["mode"]: r for r in out["rows"]}
+    assert set(modes) == {"stream", "arrays"} and all(r["images"] == 32 for r in out["rows"])
+    assert all(np.isfinite(r["growth_mb"]) and r["before_mb"] > 0 for r in out["rows"])
+    text = bench.report({"rows": [], "settings": {"rounds": 1, "steps": 1, "batch_size": 1},
+                         "ceilings": {}, "device": "CPU", "bf16_instructions": False,
+                         "pipeline_memory": out})
+    assert "streamed from the files" in text and "loaded as one array" in text
