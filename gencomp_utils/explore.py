@@ -282,3 +282,28 @@ class FaceExplorer:
         """Redraw the image from the sliders."""
         self.image = self.model.blend(self.latent()[None], self.weights())[0]
         self.view.value = to_png(self.image, self.scale)
+
+
+def scores_along(model, codes, labels, direction, amounts, score) -> list[float]:
+    """The mean of ``score(images)`` for images decoded from ``codes + a * direction``, for each
+    amount ``a``: how an attribute classifier's score moves along a latent direction.
+
+    Args:
+        model: a ``ConditionalVAE`` (or any model with ``sample(z=, labels=)``).
+        codes: latent vectors ``(n, latent_dim)``; labels: their conditioning labels.
+        direction: ``(latent_dim,)``.
+        amounts: the multiples of ``direction`` to add.
+        score: ``images -> (n,)`` scores, e.g. a classifier's probability of ``Smiling``.
+
+    Returns:
+        One mean score per amount.
+    """
+    d = np.asarray(direction, np.float32)
+    return [float(np.mean(score(model.sample(z=codes + a * d, labels=labels))))
+            for a in amounts]
+
+
+def random_directions(like, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` random directions with the norm of ``like``: the control for a found direction."""
+    r = np.random.default_rng(seed).standard_normal((int(n), len(like)))
+    return (r / np.linalg.norm(r, axis=1, keepdims=True) * np.linalg.norm(like)).astype(np.float32)

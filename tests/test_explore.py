@@ -93,3 +93,17 @@ def test_face_explorer_sliders_move_the_image_as_the_model_says():
         vae.blend(za[None], [0.5, 0.6])
     with pytest.raises(ValueError, match="both with and without"):
         explore.attribute_direction(vae, x, y, np.ones(12, bool))
+
+
+def test_scores_along_a_direction_and_random_controls():
+    from gencomp_utils import explore, models
+
+    vae = models.ConditionalVAE((16, 16, 3), 2, 4, 4, likelihood="gaussian", seed=0)
+    codes, labels = vae.latent(6, seed=3), np.array([0, 1, 0, 1, 0, 1])
+    d = np.array([1.0, 0, 0, 0], np.float32)
+    got = explore.scores_along(vae, codes, labels, d, [0.0, 2.0], lambda im: im.mean((1, 2, 3)))
+    want = [float(vae.sample(z=codes + a * d, labels=labels).mean()) for a in (0.0, 2.0)]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    r = explore.random_directions(np.array([3.0, 4.0, 0, 0]), 5, seed=1)
+    assert r.shape == (5, 4)
+    np.testing.assert_allclose(np.linalg.norm(r, axis=1), 5.0, rtol=1e-5)
