@@ -134,10 +134,13 @@ class Stream:
     cache: bool = False
 
     def source(self):
-        """The file paths and labels (no images are read)."""
-        from .data import find_source
+        """The file paths and labels (no images are read); resolved once per Stream, since
+        reading CelebA's attribute file for every call would repeat the same I/O."""
+        if "_source" not in self.__dict__:  # frozen dataclass: cache beside the fields
+            from .data import find_source
 
-        return find_source(self.name, self.split)
+            object.__setattr__(self, "_source", find_source(self.name, self.split))
+        return self.__dict__["_source"]
 
     def __len__(self) -> int:
         return len(self.source())
