@@ -395,11 +395,15 @@ def synthetic_data(image_shape, num_classes: int, n: int, value_range=(0.0, 1.0)
 
 
 def repeated_dataset(x, y, batch_size: int):
-    """An endless ``tf.data`` dataset of full batches of ``(x, y)``, prefetched."""
+    """An endless ``tf.data`` dataset of full batches of ``(x, y)``, prefetched, built like the
+    engine's pipelines (:func:`gencomp_utils.data.steady`)."""
     import tensorflow as tf
 
-    return (tf.data.Dataset.from_tensor_slices((x, y)).batch(int(batch_size), drop_remainder=True)
-            .repeat().prefetch(tf.data.AUTOTUNE))
+    from .data import PREFETCH, steady
+
+    return steady(tf.data.Dataset.from_tensor_slices((x, y)).batch(int(batch_size),
+                                                                   drop_remainder=True)
+                  .repeat().prefetch(PREFETCH))
 
 
 # --------------------------------------------------------------------------------------------
@@ -582,27 +586,34 @@ class ReferenceRunner:
 class FitRunner:
     """Runs a project model's own ``train_step`` through ``model.fit``: the engine's path.
 
-    One ``fit`` call per timed block, as the engine makes one per epoch: its fixed cost (callbacks,
-    a new iterator over the dataset, tens of milliseconds on a CPU) is included, and longer
-    ``--steps`` spread it as the engine's epochs do.
+    One ``fit`` call per timed block, as the engine makes one per epoch, each on a new dataset
+    from ``data`` (as the engine builds each epoch with
+    :func:`gencomp_utils.training.epoch_dataset`): the fixed cost of a call (callbacks, a new
+    iterator, tens of milliseconds on a CPU) is included, and longer ``--steps`` spread it as the
+    engine's epochs do.
 
     Args:
         model: a project model (compiled here with ``jit_compile`` unless already compiled).
-        dataset: an endless dataset of ``(images, labels)`` batches in the model's value range.
+        data: ``epoch -> dataset`` of ``(images, labels)`` batches in the model's value range
+            with at least as many batches as a block trains, or one such dataset for every block.
         jit_compile: XLA, as :func:`gencomp_utils.devices.choose` says.
     """
 
-    def __init__(self, model, dataset, jit_compile: bool = False):
+    def __init__(self, model, data, jit_compile: bool = False):
         if not model.compiled:
             model.compile(jit_compile=bool(jit_compile))
-        self.model, self.dataset = model, dataset
+        self.model, self.data = model, data
+        self.calls = 0
         self.last = {}
 
     def run(self, steps: int, dataset=None) -> float:
         """Train ``steps`` steps in one ``fit`` call (on ``dataset`` if given); return seconds."""
+        if dataset is None:
+            dataset = self.data(self.calls) if callable(self.data) else self.data
+        self.calls += 1
         t0 = time.perf_counter()
-        out = self.model.fit(self.dataset if dataset is None else dataset, epochs=1,
-                             steps_per_epoch=int(steps), verbose=0, shuffle=False)
+        out = self.model.fit(dataset, epochs=1, steps_per_epoch=int(steps), verbose=0,
+                             shuffle=False)
         seconds = time.perf_counter() - t0
         self.last = {k: float(v[-1]) for k, v in out.history.items()}
         return seconds
@@ -652,8 +663,13 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
     ours_precisions = {"ours": device.precision}
     if bf16 and device.precision != "mixed_bfloat16":
         ours_precisions["ours (mixed_bfloat16)"] = "mixed_bfloat16"
+    from .training import epoch_dataset
+
+    def epochs(epoch):  # the engine's pipeline, a new one for each fit call
+        return epoch_dataset(x, y, batch_size, seed, epoch).repeat()
+
     for label, precision in ours_precisions.items():
-        variants[label] = FitRunner(build(precision=precision), dataset, device.jit_compile)
+        variants[label] = FitRunner(build(precision=precision), epochs, device.jit_compile)
     flops = step_flops(reference.model, batch_size)
 
     log(f"{name}: warm-up ({warmup} steps each of {', '.join(variants)}); "
@@ -1041,8 +1057,7 @@ def time_to_quality(minutes: float, *, preset, checkpoints: int = 20, eval_image
         s = state["step"]
         epoch, k = divmod(s, spe)
         n = min(n, spe - k)
-        order = np.random.default_rng([seed, epoch]).permutation(len(x))[k * bs:(k + n) * bs]
-        part = tf.data.Dataset.from_tensor_slices((xs[order], y[order])).batch(bs)
+        part = training.epoch_dataset(xs, y, bs, seed, epoch).skip(k).take(n)  # as the engine
         t0 = time.perf_counter()
         model.fit(part, epochs=1, steps_per_epoch=n, verbose=0, shuffle=False)
         state["step"] += n

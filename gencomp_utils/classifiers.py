@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import paths
-from .data import check_name, class_names, default_splits
+from .data import PREFETCH, check_name, class_names, default_splits, steady
 
 VERSION = 3  # bump when the architecture or training recipe changes: old caches are ignored
 
@@ -272,9 +272,9 @@ def get_classifier(dataset: str = "mnist", train_split: str | None = None,
     else:
         x, y = Data(dataset, train_split, image_size, attribute).arrays()
         order = np.random.default_rng(seed).permutation(len(x))
-        ds = (tf.data.Dataset.from_tensor_slices((x[order], y[order].astype(
+        ds = steady(tf.data.Dataset.from_tensor_slices((x[order], y[order].astype(
             np.float32 if multi else np.int32))).shuffle(len(x), seed=seed).repeat()
-              .batch(int(batch_size)).prefetch(2))
+              .batch(int(batch_size)).prefetch(PREFETCH))
         n_train, shape = len(x), x.shape[1:]
     keras.utils.set_random_seed(seed)
     model = build_classifier(shape, len(names), base_filters, seed)

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics, paths, plots
+from .data import PREFETCH, steady
 from .devices import DeviceChoice, choose, make_strategy
 
 COLLAPSE_DIVERSITY = 0.02  # mean per-pixel std within a class below this: samples all alike
@@ -218,7 +219,7 @@ def epoch_dataset(x, y, batch_size: int, seed: int, epoch: int):
     n = (len(x) // batch_size) * batch_size
     idx = order[:n]
     ds = tf.data.Dataset.from_tensor_slices((x[idx], y[idx]))
-    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return steady(ds.batch(batch_size, drop_remainder=True).prefetch(PREFETCH))
 
 
 # --------------------------------------------------------------------------------------------

@@ -352,3 +352,36 @@ def test_stream_with_cache_file_fills_it_before_training(tmp_path, monkeypatch):
     assert run.history["status"] == "completed"
     cached = list((tmp_path / "cache" / "tfdata").glob("celeba_*.index"))
     assert len(cached) == 1 and not list((tmp_path / "cache" / "tfdata").glob("*lockfile*"))
+
+
+def test_every_pipeline_the_engine_trains_on_has_autotuning_off(monkeypatch):
+    """tf.data's autotuning made each fit call wait, at its end, for the autotuning thread's
+    next wake-up (an epoch of 3 s of work took 5.11 s). Every dataset fit sees must have it off;
+    tf.data's own default has it on, so this check can fail."""
+    import tensorflow as tf
+
+    from gencomp_utils import classifiers
+
+    assert tf.data.Dataset.range(3).options().autotune.enabled in (None, True)
+    seen = []
+    fit = keras.Model.fit
+
+    def recording_fit(self, x=None, *args, **kwargs):
+        seen.append((type(self).__name__, x.options().autotune.enabled))
+        return fit(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", recording_fit)
+    training.train(tiny_vae(), training.ArrayData(*tiny_data()), 6, name="vae_steady",
+                   batch_size=16, preset="test", retrain=True, progress=False, verbose=False)
+    training.train(lambda: models.ACGAN((16, 16, 3), 2, 4, 4, seed=0),
+                   training.Stream("celeba", "train[:32]", 16), 3,
+                   name="gan_steady", batch_size=16, preset="test", retrain=True,
+                   progress=False, verbose=False)
+    classifiers.get_classifier("mnist", "test[:64]", "test[64:96]", steps=2, batch_size=16,
+                               image_size=16, base_filters=4, retrain=True, verbose=False)
+    classifiers.get_classifier("celeba", "train[:32]", "train[32:48]", steps=2, batch_size=16,
+                               image_size=16, base_filters=4, retrain=True, verbose=False)
+    # 64 images in batches of 16 for 6 steps: two epochs, two fit calls; 32 streamed images for
+    # 3 steps: two more; one per classifier.
+    assert [name for name, _ in seen][:4] == ["ConditionalVAE"] * 2 + ["ACGAN"] * 2, seen
+    assert len(seen) == 6 and all(enabled is False for _, enabled in seen), seen
