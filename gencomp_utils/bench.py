@@ -1,27 +1,31 @@
 """Training-speed benchmark: the project's engine against the TensorFlow tutorials' way of training.
 
 ``python -m gencomp_utils.bench`` trains the conditional VAE and the AC-GAN at 28x28x1, 32x32x3
-and 64x64x3 in one process, two ways, on the same architecture and the same batches:
+and 64x64x3 in one run, two ways, on the same architecture and the same batches:
 
 - **reference**: the way the official TensorFlow DCGAN and CVAE tutorials train: a hand-written
   ``@tf.function`` step with ``tf.GradientTape``, float32, default settings (no XLA), Adam, a
-  Python loop over a ``tf.data`` dataset. It reuses the networks of a project model
+  Python loop over a ``tf.data`` dataset, in a process of its own started with TensorFlow's
+  defaults (:class:`ReferenceProcess`). It builds the networks of a project model
   (``encoder``/``decoder``, ``generator``/``discriminator``) and computes the project's losses, so
   that both ways do the same work per step (for the GAN: the discriminator sees the real and the
   generated batch in separate passes, as in the DCGAN tutorial, then the generator is updated with
   fresh noise, as the project's ``ACGAN.train_step`` does).
-- **ours**: the project's engine path: the model's own ``train_step`` run by ``model.fit`` on a
-  ``tf.data`` dataset, with the precision and XLA setting :func:`gencomp_utils.devices.choose`
-  picks (``--bf16`` adds the model in ``mixed_bfloat16``). Both run on one device (the default
-  strategy), even where ``choose`` would mirror the engine over several GPUs.
+- **ours**: the project's engine path, in the benchmark's own process: the model's own
+  ``train_step`` run by ``model.fit`` on the engine's ``tf.data`` pipeline, with TensorFlow's
+  oneDNN CPU kernels as ``import gencomp_utils`` asks for them, and the precision and XLA
+  setting :func:`gencomp_utils.devices.choose` picks (``--bf16`` adds the model in
+  ``mixed_bfloat16``). Both run on one device (the default strategy), even where ``choose``
+  would mirror the engine over several GPUs.
 
-After a warm-up the two run in turn (A B A B ..., ``--rounds`` rounds of ``--steps`` steps) and the
-table reports images per second (median over the rounds), ours/reference, the process's peak
-memory, and the achieved GFLOP/s against a ceiling measured in the same run (the median time of a
-large matrix product in float32 and in bfloat16). Options add the time of the Fréchet distance on
-10,000 images (``--fd``), of the test suite (``--suite``), data streamed from disk against data
-held in memory (``--disk``) and the time our MNIST recipe takes to reach the quality the tutorial
-DCGAN reaches in a given time (``--time-to-quality MINUTES``).
+After a warm-up the two run in turn, never at once (A B A B ..., ``--rounds`` rounds of
+``--steps`` steps), and the table reports images per second (median over the rounds),
+ours/reference, each process's peak memory, and the achieved GFLOP/s against a ceiling measured
+in the same run (the median time of a large matrix product in float32, with both settings, and
+in bfloat16). Options add the time of the Fréchet distance on 10,000 images (``--fd``), of the
+test suite (``--suite``), data streamed from disk against data held in memory (``--disk``) and
+the time our MNIST recipe takes to reach the quality the tutorial DCGAN reaches in a given time
+(``--time-to-quality MINUTES``).
 
 FLOPs are counted from the layers (:func:`count_flops`, :func:`step_flops`): 2 FLOPs per
 multiply-add of the Conv2D, Conv2DTranspose and Dense layers; normalisation, activations and the
@@ -583,6 +587,116 @@ class ReferenceRunner:
         return {k: float(v) for k, v in (self.last or {}).items()}
 
 
+class ReferenceProcess:
+    """The reference in a process of its own, started with TensorFlow's own defaults.
+
+    ``import gencomp_utils`` asks TensorFlow for its oneDNN CPU kernels
+    (:func:`gencomp_utils.devices.prefer_onednn`), and TensorFlow reads that setting once, when it
+    is imported. The tutorials run with TensorFlow's defaults, so the reference runs here, in a
+    child process whose environment has ``TF_ENABLE_ONEDNN_OPTS`` removed and
+    ``GENCOMP_TF_DEFAULTS=1``. The parent sends one command at a time and waits for its answer,
+    so the two processes never compute at once and the A B A B interleaving holds.
+
+    Use as a context manager; :meth:`call` runs one command: ``("ceiling", size, dtype,
+    repeats)``, ``("build", spec, base_filters, latent_dim, vae_beta, seed, batch_size,
+    images)`` (returns the step's FLOPs), ``("run", steps)`` (seconds), ``("losses",)``,
+    ``("rss",)`` (peak MB), ``("onednn",)``, ``("environ", name, ...)`` (the pid and those
+    environment variables).
+    """
+
+    def __init__(self):
+        import multiprocessing
+
+        from . import devices
+
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        saved = {k: os.environ.get(k) for k in (devices.ONEDNN_VAR, devices.TF_DEFAULTS_VAR)}
+        os.environ.pop(devices.ONEDNN_VAR, None)
+        os.environ[devices.TF_DEFAULTS_VAR] = "1"
+        try:
+            self.process = ctx.Process(target=_reference_worker, args=(child,), daemon=True,
+                                       name="gencomp-bench-reference")
+            self.process.start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        child.close()
+
+    def call(self, op: str, *args):
+        """Run one command in the reference process and return its answer."""
+        self.conn.send((op,) + args)
+        try:
+            status, value = self.conn.recv()
+        except EOFError:
+            raise RuntimeError(f"The reference process died (exit code "
+                               f"{self.process.exitcode}) during {op!r}.") from None
+        if status == "error":
+            raise RuntimeError(f"The reference process failed during {op!r}:\n{value}")
+        return value
+
+    def close(self):
+        if self.process.is_alive():
+            try:
+                self.call("stop")
+            except (RuntimeError, OSError):
+                pass
+            self.process.join(30)
+        if self.process.is_alive():
+            self.process.kill()
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _reference_worker(conn):
+    """The loop of :class:`ReferenceProcess`'s child: one command in, one answer out."""
+    import traceback
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    runner = None
+    while True:
+        op, *args = conn.recv()
+        try:
+            if op == "stop":
+                conn.send(("ok", None))
+                return
+            if op == "ceiling":
+                value = matmul_ceiling(*args)
+            elif op == "build":
+                spec, base_filters, latent_dim, vae_beta, seed, batch_size, images = args
+                value_range = (0.0, 1.0) if spec.kind == "vae" else (-1.0, 1.0)
+                x, y = synthetic_data(spec.image_shape, spec.num_classes, images, value_range,
+                                      seed)
+                model = build_model(spec, base_filters, latent_dim, "float32", vae_beta, seed)
+                runner = ReferenceRunner(model, repeated_dataset(x, y, batch_size))
+                value = step_flops(model, batch_size)
+            elif op == "run":
+                value = runner.run(*args)
+            elif op == "losses":
+                value = runner.losses()
+            elif op == "rss":
+                value = peak_rss_mb()
+            elif op == "onednn":
+                from .devices import onednn_enabled
+
+                value = onednn_enabled()
+            elif op == "environ":
+                value = {"pid": os.getpid()} | {k: os.environ.get(k) for k in args}
+            else:
+                raise ValueError(f"unknown command {op!r}")
+            conn.send(("ok", value))
+        except Exception:
+            conn.send(("error", traceback.format_exc()))
+
+
 class FitRunner:
     """Runs a project model's own ``train_step`` through ``model.fit``: the engine's path.
 
@@ -628,8 +742,8 @@ class FitRunner:
 
 
 def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, rounds: int,
-            steps: int, warmup: int, device, ceilings: dict, bf16: bool = False,
-            vae_beta: float = 1.0, seed: int = 0, log=_log) -> list[dict]:
+            steps: int, warmup: int, device, ceilings: dict, reference: ReferenceProcess,
+            bf16: bool = False, vae_beta: float = 1.0, seed: int = 0, log=_log) -> list[dict]:
     """Time the reference and ours (and ours in mixed_bfloat16) on one model and image size.
 
     Args:
@@ -637,8 +751,11 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
         batch_size, base_filters, latent_dim: the sizes.
         rounds, steps, warmup: interleaved rounds, steps per round, warm-up steps per variant.
         device: a :class:`~gencomp_utils.devices.DeviceChoice` (ours uses its precision and XLA).
-        ceilings: dtype -> :func:`matmul_ceiling` result; must hold float32 and the dtypes of
-            ours' precisions.
+        ceilings: name -> :func:`matmul_ceiling` result; must hold ``float32`` and the dtypes of
+            ours' precisions; every entry whose name starts with ``float32`` counts towards the
+            machine's float32 ceiling (the best of them).
+        reference: the :class:`ReferenceProcess` the reference trains in (same weights' seed,
+            same batches).
         bf16: add "ours (mixed_bfloat16)".
         vae_beta: the VAE's KL weight.
         seed: seeds weights and data.
@@ -649,63 +766,69 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
         ``jit_compile``, ``reference_img_s``, ``ours_img_s``, ``ratio`` (ours / reference, in
         images per second), the per-round ``reference_seconds`` and ``ours_seconds``,
         ``step_gflop``, ``reference_gflops`` and ``reference_pct_fp32``, ``ours_gflops`` and
-        ``ours_pct_ceiling`` (of ``ours_ceiling_dtype``), ``peak_rss_mb`` (the process's peak so
-        far), the last losses of each, and ``flag`` (:func:`fairness_flag`).
+        ``ours_pct_ceiling`` (of ``ours_ceiling_dtype``), ``peak_rss_mb`` and
+        ``reference_peak_rss_mb`` (each process's peak so far), the last losses of each, and
+        ``flag`` (:func:`fairness_flag`).
     """
     name = f"{spec.kind} {spec.size_name}"
     value_range = (0.0, 1.0) if spec.kind == "vae" else (-1.0, 1.0)
-    x, y = synthetic_data(spec.image_shape, spec.num_classes, 8 * batch_size, value_range, seed)
-    dataset = repeated_dataset(x, y, batch_size)
+    images = 8 * batch_size
+    x, y = synthetic_data(spec.image_shape, spec.num_classes, images, value_range, seed)
     build = partial(build_model, spec, base_filters, latent_dim, vae_beta=vae_beta, seed=seed)
+    flops = reference.call("build", spec, base_filters, latent_dim, vae_beta, seed, batch_size,
+                           images)
+    if flops != step_flops(build(precision="float32"), batch_size):
+        raise RuntimeError("The reference process built a different network from ours.")
 
-    reference = ReferenceRunner(build(precision="float32"), dataset)
-    variants = {"reference": reference}
-    ours_precisions = {"ours": device.precision}
-    if bf16 and device.precision != "mixed_bfloat16":
-        ours_precisions["ours (mixed_bfloat16)"] = "mixed_bfloat16"
     from .training import epoch_dataset
 
     def epochs(epoch):  # the engine's pipeline, a new one for each fit call
         return epoch_dataset(x, y, batch_size, seed, epoch).repeat()
 
-    for label, precision in ours_precisions.items():
-        variants[label] = FitRunner(build(precision=precision), epochs, device.jit_compile)
-    flops = step_flops(reference.model, batch_size)
+    ours_precisions = {"ours": device.precision}
+    if bf16 and device.precision != "mixed_bfloat16":
+        ours_precisions["ours (mixed_bfloat16)"] = "mixed_bfloat16"
+    runners = {label: FitRunner(build(precision=precision), epochs, device.jit_compile)
+               for label, precision in ours_precisions.items()}
+    blocks = {"reference": partial(reference.call, "run")} | {
+        label: runner.run for label, runner in runners.items()}
 
-    log(f"{name}: warm-up ({warmup} steps each of {', '.join(variants)}); "
+    log(f"{name}: warm-up ({warmup} steps each of {', '.join(blocks)}); "
         f"{flops / 1e9:.3f} GFLOP per step of {batch_size} images")
-    for runner in variants.values():
-        runner.run(max(1, int(warmup)))
+    for block in blocks.values():
+        block(max(1, int(warmup)))
 
     def report(r, secs):
         cells = ", ".join(f"{k} {batch_size * steps / s:,.0f} img/s" for k, s in secs.items())
         log(f"{name}: round {r + 1}/{rounds}: {cells}")
 
-    timed = interleave({k: partial(v.run, steps) for k, v in variants.items()}, rounds, report)
-    rss = peak_rss_mb()
-    images = batch_size * steps
+    timed = interleave({k: partial(v, steps) for k, v in blocks.items()}, rounds, report)
+    rss, ref_rss = peak_rss_mb(), reference.call("rss")
+    ref_losses = reference.call("losses")
+    trained = batch_size * steps
     ref_s = timed["reference"]["median"]
     ref_gflops = flops * steps / ref_s / 1e9
-    fp32 = ceilings["float32"]["gflops"]
+    fp32 = max(c["gflops"] for k, c in ceilings.items() if k.startswith("float32"))
     rows = []
     for label, precision in ours_precisions.items():
         ours_s = timed[label]["median"]
         ours_gflops = flops * steps / ours_s / 1e9
-        ceiling = ceilings[ceiling_dtype(precision)]["gflops"]
+        dtype = ceiling_dtype(precision)
+        ceiling = fp32 if dtype == "float32" else ceilings[dtype]["gflops"]
         rows.append({
             "model": spec.kind, "model_name": MODEL_NAMES[spec.kind], "size": spec.size_name,
             "variant": label, "precision": precision, "jit_compile": bool(device.jit_compile),
             "batch_size": batch_size, "steps": steps, "rounds": rounds,
-            "reference_img_s": images / ref_s, "ours_img_s": images / ours_s,
+            "reference_img_s": trained / ref_s, "ours_img_s": trained / ours_s,
             "ratio": ref_s / ours_s,
             "reference_seconds": timed["reference"]["seconds"],
             "ours_seconds": timed[label]["seconds"],
             "step_gflop": flops / 1e9,
             "reference_gflops": ref_gflops, "reference_pct_fp32": 100 * ref_gflops / fp32,
-            "ours_gflops": ours_gflops, "ours_ceiling_dtype": ceiling_dtype(precision),
+            "ours_gflops": ours_gflops, "ours_ceiling_dtype": dtype,
             "ours_pct_ceiling": 100 * ours_gflops / ceiling,
-            "peak_rss_mb": rss,
-            "reference_losses": reference.losses(), "ours_losses": variants[label].losses(),
+            "peak_rss_mb": rss, "reference_peak_rss_mb": ref_rss,
+            "reference_losses": ref_losses, "ours_losses": runners[label].losses(),
             "flag": fairness_flag(ref_gflops, fp32),
         })
     return rows
@@ -729,8 +852,9 @@ def format_table(rows: list[dict]) -> str:
 
 def format_ceilings(ceilings: dict) -> str:
     """One line per measured ceiling."""
-    return "\n".join(f"- {c['dtype']} ceiling: {c['gflops']:.1f} GFLOP/s ({c['size']}^3 matmul, "
-                     f"median {c['seconds'] * 1e3:.1f} ms)" for c in ceilings.values())
+    return "\n".join(f"- {c['dtype']} ceiling, {c.get('settings', 'the engine settings')}: "
+                     f"{c['gflops']:.1f} GFLOP/s ({c['size']}^3 matmul, median "
+                     f"{c['seconds'] * 1e3:.1f} ms)" for c in ceilings.values())
 
 
 def gpu_note() -> str:
@@ -810,16 +934,19 @@ def time_suite(args=("-q",), cwd=None) -> dict:
 def time_disk(kinds, *, n_images: int, batch_size: int, base_filters: int, latent_dim: int,
               rounds: int, steps: int, warmup: int, device, vae_beta: float = 1.0,
               log=_log) -> dict:
-    """Training on 64x64 CelebA streamed from its JPEG files against the same batches in memory.
+    """Training on 64x64 CelebA streamed from disk against the same batches in memory.
 
     Each model trains through ``fit`` (ours), in turn on ``Stream("celeba",
-    "train[:n_images]", 64)`` (decoded, resized and batched by ``tf.data`` while training) and on
-    ``steps`` batches of it held in memory as one tensor. Each timed block is one ``fit`` call,
-    so the disk pipeline starts afresh in each, as it does in each of the engine's epochs.
+    "train[:n_images]", 64)`` read two ways, the JPEG files decoded, resized and batched by
+    ``tf.data`` while training (``"disk"``) and the decoded cache file that ``cache=True``
+    writes in one pass beforehand (``"disk_cache"``), and on ``steps`` batches of it held in
+    memory as one tensor (``"memory"``). Each timed block is one ``fit`` call, so the disk
+    pipeline starts afresh in each, as it does in each of the engine's epochs.
 
     Returns:
         ``{"skipped": reason}`` when CelebA is absent, else ``{"images", "rows": [{"model",
-        "disk_img_s", "memory_img_s", "ratio" (disk / memory)}]}``.
+        "disk_img_s", "disk_cache_img_s", "memory_img_s", "ratio" and "cache_ratio" (disk /
+        memory)}]}``.
     """
     import tensorflow as tf
 
@@ -829,34 +956,40 @@ def time_disk(kinds, *, n_images: int, batch_size: int, base_filters: int, laten
         return {"skipped": f"CelebA is not on disk, so the disk-vs-memory timing is skipped. "
                            f"{data.CELEBA_HOWTO}"}
     stream = training.Stream("celeba", f"train[:{int(n_images)}]", 64)
+    cached = training.Stream("celeba", f"train[:{int(n_images)}]", 64, cache=True)
     if len(stream) < batch_size:
         return {"skipped": f"{len(stream)} CelebA images are fewer than one batch of {batch_size}."}
+    log(f"disk vs memory: writing the decoded cache file of {len(cached)} images")
+    for _ in cached.dataset(256, shuffle=False):  # one full pass: a partly read cache is dropped
+        pass
     rows = []
     for kind in kinds:
         spec = Spec(kind, *image_spec(64))
         model = build_model(spec, base_filters, latent_dim, device.precision, vae_beta)
-        disk = stream.dataset(batch_size, value_range=model.value_range).repeat()
+        sources = {name: s.dataset(batch_size, value_range=model.value_range).repeat()
+                   for name, s in (("disk", stream), ("disk_cache", cached))}
         batches = list(stream.dataset(batch_size, value_range=model.value_range,
                                       shuffle=False).take(int(steps)))
         xs = tf.concat([b[0] for b in batches], 0)  # one tensor in memory
         ys = tf.concat([b[1] for b in batches], 0)
-        memory = repeated_dataset(xs, ys, batch_size)
-        runner = FitRunner(model, memory, device.jit_compile)
+        sources["memory"] = repeated_dataset(xs, ys, batch_size)
+        runner = FitRunner(model, sources["memory"], device.jit_compile)
         log(f"disk vs memory, {kind} 64x64x3: warm-up ({len(batches)} batches in memory)")
-        runner.run(max(1, int(warmup)), memory)
-        runner.run(max(1, int(warmup)), disk)
+        for ds in sources.values():
+            runner.run(max(1, int(warmup)), ds)
 
         def report(r, secs, kind=kind):
             log(f"disk vs memory, {kind}: round {r + 1}/{rounds}: " + ", ".join(
                 f"{k} {batch_size * steps / s:,.0f} img/s" for k, s in secs.items()))
 
-        timed = interleave({"disk": partial(runner.run, steps, disk),
-                            "memory": partial(runner.run, steps, memory)}, rounds, report)
-        d, m = timed["disk"]["median"], timed["memory"]["median"]
-        rows.append({"model": kind, "disk_img_s": batch_size * steps / d,
-                     "memory_img_s": batch_size * steps / m, "ratio": m / d,
-                     "disk_seconds": timed["disk"]["seconds"],
-                     "memory_seconds": timed["memory"]["seconds"]})
+        timed = interleave({k: partial(runner.run, steps, ds) for k, ds in sources.items()},
+                           rounds, report)
+        img_s = {k: batch_size * steps / t["median"] for k, t in timed.items()}
+        rows.append({"model": kind, "disk_img_s": img_s["disk"],
+                     "disk_cache_img_s": img_s["disk_cache"], "memory_img_s": img_s["memory"],
+                     "ratio": img_s["disk"] / img_s["memory"],
+                     "cache_ratio": img_s["disk_cache"] / img_s["memory"]}
+                    | {f"{k}_seconds": t["seconds"] for k, t in timed.items()})
     return {"images": len(stream), "rows": rows}
 
 
@@ -977,6 +1110,8 @@ def time_to_quality(minutes: float, *, preset, checkpoints: int = 20, eval_image
     or for as long. FD: the digit classifier's features of ``eval_images`` generated images
     against as many held-out real ones (generated classes cycle through the digits). Only
     training time counts: the evaluations and the first (tracing) step of each are left out.
+    Both recipes run in this process, so the tutorial's also gets the oneDNN kernels that
+    ``import gencomp_utils`` asks for: the comparison is of the recipes, not of the settings.
 
     Args:
         minutes: the tutorial's training time.
@@ -1237,21 +1372,31 @@ def main(argv=None) -> int:
     dtypes = ["float32", "bfloat16"]
     if ceiling_dtype(device.precision) not in dtypes:
         dtypes.append(ceiling_dtype(device.precision))
-    ceilings = {}
-    for dt in dtypes:
-        ceilings[dt] = matmul_ceiling(args.ceiling_size, dt, args.ceiling_repeats)
-        _log(f"ceiling {dt}: {ceilings[dt]['gflops']:.1f} GFLOP/s")
-
-    rows = []
-    for size in args.sizes:
-        shape, classes = image_spec(size)
-        for kind in args.models:
-            rows += measure(Spec(kind, shape, classes), batch_size=batch, base_filters=base,
-                            latent_dim=latent, rounds=args.rounds, steps=args.steps,
-                            warmup=args.warmup, device=device, ceilings=ceilings, bf16=args.bf16,
-                            vae_beta=preset.vae_beta, seed=args.seed)
+    rows, ceilings = [], {}
+    with ReferenceProcess() as reference:
+        reference_onednn = reference.call("onednn")
+        _log(f"reference: a separate process with TensorFlow's defaults (oneDNN "
+             f"{_on_off(reference_onednn)}); ours: this process (oneDNN "
+             f"{_on_off(device.onednn)})")
+        for dt in dtypes:
+            ceilings[dt] = matmul_ceiling(args.ceiling_size, dt, args.ceiling_repeats)
+            ceilings[dt]["settings"] = "the engine settings"
+            _log(f"ceiling {dt} (ours): {ceilings[dt]['gflops']:.1f} GFLOP/s")
+        if reference_onednn != device.onednn:
+            c = reference.call("ceiling", args.ceiling_size, "float32", args.ceiling_repeats)
+            ceilings["float32_tf_defaults"] = c | {"settings": "TensorFlow's defaults"}
+            _log(f"ceiling float32 (TensorFlow's defaults): {c['gflops']:.1f} GFLOP/s")
+        for size in args.sizes:
+            shape, classes = image_spec(size)
+            for kind in args.models:
+                rows += measure(Spec(kind, shape, classes), batch_size=batch, base_filters=base,
+                                latent_dim=latent, rounds=args.rounds, steps=args.steps,
+                                warmup=args.warmup, device=device, ceilings=ceilings,
+                                reference=reference, bf16=args.bf16, vae_beta=preset.vae_beta,
+                                seed=args.seed)
     results = {"device": str(device), "precision": device.precision,
                "jit_compile": device.jit_compile, "bf16_instructions": devices.cpu_has_bf16(),
+               "onednn": device.onednn, "reference_onednn": reference_onednn,
                "settings": {"batch_size": batch, "base_filters": base, "latent_dim": latent,
                             "preset": preset.name, "rounds": args.rounds, "steps": args.steps,
                             "warmup": args.warmup},
@@ -1285,6 +1430,10 @@ def main(argv=None) -> int:
     return 0
 
 
+def _on_off(flag) -> str:
+    return "unknown" if flag is None else ("on" if flag else "off")
+
+
 def _json_default(o):
     if isinstance(o, (np.floating, np.integer)):
         return o.item()
@@ -1300,7 +1449,11 @@ def report(results: dict) -> str:
     flagged = sorted({f"{r['model_name']} {r['size']}" for r in rows if r["flag"]})
     if flagged:
         out.append(f"Flag: {UNFAIR} for {', '.join(flagged)}.")
-    out += ["ours/ref > 1: ours is faster. Peak RSS is this process's high-water mark "
+    out += ["ours/ref > 1: ours is faster. The reference runs in a process of its own with "
+            "TensorFlow's defaults (oneDNN "
+            f"{_on_off(results.get('reference_onednn'))}); ours in the benchmark's process "
+            f"(oneDNN {_on_off(results.get('onednn'))}). The percentages of float32 are of the "
+            "best float32 ceiling measured. Peak RSS is ours' process's high-water mark "
             "(getrusage ru_maxrss) after each row, so it grows along the table and bounds, rather "
             "than isolates, each row; run one --sizes/--models at a time to isolate it.", "",
             "Ceilings (same run):", format_ceilings(results["ceilings"]), "",
@@ -1319,9 +1472,10 @@ def report(results: dict) -> str:
             out += ["", f"Disk vs memory: skipped. {d['skipped']}"]
         else:
             out += ["", f"Disk vs memory (64x64x3 CelebA, {d['images']:,} images streamed):"]
-            out += [f"- {MODEL_NAMES[r['model']]}: disk {r['disk_img_s']:,.0f} img/s, memory "
-                    f"{r['memory_img_s']:,.0f} img/s, disk/memory {r['ratio']:.2f}"
-                    for r in d["rows"]]
+            out += [f"- {MODEL_NAMES[r['model']]}: JPEG files {r['disk_img_s']:,.0f} img/s, "
+                    f"decoded cache file {r['disk_cache_img_s']:,.0f} img/s, memory "
+                    f"{r['memory_img_s']:,.0f} img/s; disk/memory {r['ratio']:.2f} (JPEG), "
+                    f"{r['cache_ratio']:.2f} (cache file)" for r in d["rows"]]
     if "pipeline_memory" in results:
         pm = results["pipeline_memory"]
         if "skipped" in pm:

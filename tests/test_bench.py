@@ -3,6 +3,7 @@ our training steps, the bfloat16 path, the interleaving, the fairness flag, and 
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -250,7 +251,8 @@ def test_main_runs_end_to_end_and_prints_the_table(tmp_path, capsys):
     assert "| model | size | variant | reference img/s | ours img/s | ours/ref |" in text
     assert "| conditional VAE | 16x16x1 | ours (float32, XLA off) |" in text
     assert "| AC-GAN | 16x16x1 |" in text
-    assert "float32 ceiling:" in text and "bfloat16 ceiling:" in text
+    assert "float32 ceiling, the engine settings:" in text and "bfloat16 ceiling" in text
+    assert "The reference runs in a process of its own with TensorFlow's defaults" in text
     assert "Device settings (devices.choose):" in text
     assert "mixed_float16 + XLA on" in text and "runs unchanged" in text
     results = json.loads(out_json.read_text())
@@ -262,6 +264,31 @@ def test_main_runs_end_to_end_and_prints_the_table(tmp_path, capsys):
         assert r["step_gflop"] > 0 and r["flag"] in (None, bench.UNFAIR)
         assert all(np.isfinite(v) for v in r["reference_losses"].values())
     assert set(results["ceilings"]) >= {"float32", "bfloat16"}
+    if results["onednn"] != results["reference_onednn"]:  # both float32 ceilings are measured
+        assert "float32_tf_defaults" in results["ceilings"]
+        assert "float32 ceiling, TensorFlow's defaults:" in text
+
+
+def test_the_reference_process_runs_with_tensorflows_defaults(monkeypatch):
+    """The reference trains in a child process whose environment leaves TensorFlow's oneDNN
+    setting to TensorFlow, whatever ours uses; the parent's environment is left as it was."""
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    monkeypatch.delenv("GENCOMP_TF_DEFAULTS", raising=False)
+    with bench.ReferenceProcess() as reference:
+        env = reference.call("environ", "TF_ENABLE_ONEDNN_OPTS", "GENCOMP_TF_DEFAULTS")
+        spec = bench.Spec("gan", (16, 16, 1), 10)
+        flops = reference.call("build", spec, 4, 4, 1.0, 0, 8, 32)
+        seconds = reference.call("run", 2)
+        losses = reference.call("losses")
+        with pytest.raises(RuntimeError, match="unknown command"):
+            reference.call("nonsense")
+    assert env["pid"] != os.getpid()
+    assert env["TF_ENABLE_ONEDNN_OPTS"] is None and env["GENCOMP_TF_DEFAULTS"] == "1"
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1" and "GENCOMP_TF_DEFAULTS" not in os.environ
+    assert flops == bench.step_flops(bench.build_model(spec, 4, 4), 8)
+    assert seconds > 0 and set(losses) == {"d_loss", "g_loss"}
+    assert all(np.isfinite(v) for v in losses.values())
+    assert not reference.process.is_alive()
 
 
 def test_main_refuses_bad_options(capsys):
@@ -281,11 +308,16 @@ def test_disk_mode_times_celeba_from_disk_against_memory():
     (row,) = out["rows"]
     assert row["model"] == "gan" and row["disk_img_s"] > 0 and row["memory_img_s"] > 0
     assert row["ratio"] == pytest.approx(row["disk_img_s"] / row["memory_img_s"])
+    assert row["cache_ratio"] == pytest.approx(row["disk_cache_img_s"] / row["memory_img_s"])
+    assert len(row["disk_cache_seconds"]) == 1
+    from gencomp_utils import paths  # the decoded cache file was written whole, then read
+
+    assert list(paths.cache_dir("tfdata").glob("celeba_*64x64_32*.index"))
     text = bench.report({"rows": [], "settings": {"rounds": 1, "steps": 2, "batch_size": 8},
                          "ceilings": {}, "device": "cpu", "bf16_instructions": False,
                          "disk": out})
     assert "Disk vs memory (64x64x3 CelebA, 32 images streamed):" in text
-    assert "- AC-GAN: disk " in text
+    assert "- AC-GAN: JPEG files " in text and "(cache file)" in text
 
 
 def test_disk_mode_is_skipped_with_a_message_without_celeba(data_dir):

@@ -76,6 +76,40 @@ def test_cpu_flag_detection():
     assert isinstance(devices.cpu_flags(), set)
 
 
+def test_onednn_is_asked_for_only_before_tensorflow_and_only_when_unset(monkeypatch):
+    import sys
+
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    monkeypatch.delenv("GENCOMP_TF_DEFAULTS", raising=False)
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    assert devices.prefer_onednn() and os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # the user's choice stands
+    assert not devices.prefer_onednn() and os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    monkeypatch.setenv("GENCOMP_TF_DEFAULTS", "1")  # TensorFlow's own defaults, untouched
+    assert not devices.prefer_onednn() and "TF_ENABLE_ONEDNN_OPTS" not in os.environ
+    monkeypatch.delenv("GENCOMP_TF_DEFAULTS")
+    monkeypatch.setitem(sys.modules, "tensorflow", object())  # imported already: too late
+    assert not devices.prefer_onednn() and "TF_ENABLE_ONEDNN_OPTS" not in os.environ
+
+
+def test_a_cpu_without_onednn_is_told_how_to_turn_it_on():
+    off = devices.choose(devices=["CPU"], flags=set(), onednn=False)
+    assert off.onednn is False and "oneDNN off" in str(off)
+    assert "TF_ENABLE_ONEDNN_OPTS=1" in off.reason and "import gencomp_utils first" in off.reason
+    on = devices.choose(devices=["CPU"], flags=set(), onednn=True)
+    assert "oneDNN on" in str(on) and "TF_ENABLE_ONEDNN_OPTS" not in on.reason
+    assert devices.choose(devices=["CPU"], flags=set()).onednn is None  # mocked: unknown
+
+
+def test_this_process_runs_tensorflow_with_onednn_when_it_was_asked_for():
+    """gencomp_utils was imported before TensorFlow here, so TensorFlow took the setting."""
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "1":
+        pytest.skip("TF_ENABLE_ONEDNN_OPTS was set to something else before the tests started")
+    assert devices.onednn_enabled() is True
+    assert devices.choose().onednn is True
+
+
 # --------------------------------------------------------------------------------------------
 # The engine, in process
 
