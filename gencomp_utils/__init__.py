@@ -9,9 +9,11 @@ to keep TensorFlow's own choice.
 """
 from .devices import prefer_onednn
 
-prefer_onednn()
-from .data import (  # noqa: E402CELEBA_ATTRIBUTES, DATASETS, DataError, DataNotFoundError, available,
-                   class_names, default_splits, load_dataset, load_numpy)
+prefer_onednn()  # before anything below could import TensorFlow
+
+from .data import (  # noqa: E402
+    CELEBA_ATTRIBUTES, DATASETS, DataError, DataNotFoundError, available, class_names,
+    default_splits, load_dataset, load_numpy)
 from .paths import cache_dir, output_dir  # noqa: E402
 from .presets import PRESETS, Preset, get_preset  # noqa: E402
 from .course import Session, start  # noqa: E402

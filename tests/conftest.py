@@ -26,6 +26,9 @@ os.environ.setdefault("GENCOMP_OUTPUT_DIR", str(_TMP / "runs"))
 os.environ.setdefault("GENCOMP_OFFLINE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Before any test module imports Keras: TensorFlow then runs the oneDNN kernels the package
+# asks for, as it does in the notebooks.
+import gencomp_utils  # noqa: E402,F401
 
 _data = os.environ.get("GENCOMP_DATA_DIR")
 _ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")

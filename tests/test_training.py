@@ -102,12 +102,18 @@ def test_a_cpu_without_onednn_is_told_how_to_turn_it_on():
     assert devices.choose(devices=["CPU"], flags=set()).onednn is None  # mocked: unknown
 
 
-def test_this_process_runs_tensorflow_with_onednn_when_it_was_asked_for():
-    """gencomp_utils was imported before TensorFlow here, so TensorFlow took the setting."""
-    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "1":
-        pytest.skip("TF_ENABLE_ONEDNN_OPTS was set to something else before the tests started")
-    assert devices.onednn_enabled() is True
-    assert devices.choose().onednn is True
+def test_importing_gencomp_utils_first_gives_tensorflow_onednn():
+    """In a fresh Python with the variable unset: gencomp_utils, then TensorFlow, runs oneDNN."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS",
+                                                            "GENCOMP_TF_DEFAULTS")}
+    code = ("import gencomp_utils, tensorflow, os\n"
+            "from gencomp_utils import devices\n"
+            "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], devices.onednn_enabled(), "
+            "devices.choose().onednn)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["1", "True", "True"]
 
 
 # --------------------------------------------------------------------------------------------
