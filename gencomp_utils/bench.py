@@ -777,8 +777,6 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
     build = partial(build_model, spec, base_filters, latent_dim, vae_beta=vae_beta, seed=seed)
     flops = reference.call("build", spec, base_filters, latent_dim, vae_beta, seed, batch_size,
                            images)
-    if flops != step_flops(build(precision="float32"), batch_size):
-        raise RuntimeError("The reference process built a different network from ours.")
 
     from .training import epoch_dataset
 
@@ -790,6 +788,8 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
         ours_precisions["ours (mixed_bfloat16)"] = "mixed_bfloat16"
     runners = {label: FitRunner(build(precision=precision), epochs, device.jit_compile)
                for label, precision in ours_precisions.items()}
+    if flops != step_flops(runners["ours"].model, batch_size):  # FLOPs do not depend on dtype
+        raise RuntimeError("The reference process built a different network from ours.")
     blocks = {"reference": partial(reference.call, "run")} | {
         label: runner.run for label, runner in runners.items()}
 

@@ -677,9 +677,9 @@ def steady(ds):
     of 6 s took 10.23 s. Measured on a 2-core CPU with TensorFlow 2.21; the engine makes one
     ``fit`` call per epoch, so every pipeline it reads is built through this function.
 
-    Maps run on as many threads as the machine has cores (:data:`PARALLEL_CALLS`) and
-    :data:`PREFETCH` batches are read ahead: enough to keep a CPU or a GPU fed here, since
-    decoding a batch takes far less time than training on it.
+    The pipelines passed here set their own fixed values instead: maps on as many threads as the
+    machine has cores (:data:`PARALLEL_CALLS`) and :data:`PREFETCH` batches read ahead, enough
+    to keep a CPU or a GPU fed, since decoding a batch takes far less time than training on it.
     """
     import tensorflow as tf
 
