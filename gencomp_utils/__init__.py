@@ -3,9 +3,9 @@
 Importing the package seeds nothing, sets no plot style, reads no network and writes no file, and
 TensorFlow is imported only by the functions that need it. It does one thing: if TensorFlow is not
 imported yet and ``TF_ENABLE_ONEDNN_OPTS`` is unset, it sets it to ``1``, so that TensorFlow runs
-its CPU kernels through oneDNN, which it leaves off on CPUs without AVX-512 (1.3-1.7x faster
-training measured; see :func:`gencomp_utils.devices.prefer_onednn`). Set the variable to ``0``
-to keep TensorFlow's own choice.
+its CPU kernels through oneDNN, which it leaves off on CPUs without AVX-512 (1.4-1.7x faster
+training measured at 32x32 and 64x64; see :func:`gencomp_utils.devices.prefer_onednn`). Set the
+variable to ``0`` to keep TensorFlow's own choice.
 """
 from .devices import prefer_onednn
 

@@ -87,9 +87,10 @@ def prefer_onednn() -> bool:
     """Ask TensorFlow, before it is imported, for its oneDNN CPU kernels; ``True`` if this did.
 
     TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 neural-network features. On
-    a 2-core AMD EPYC without them, turning it on trained the course's models 1.3-1.7x faster
-    at 32x32 and 64x64 (the VAE at 28x28: 0.9x) and raised the float32 matmul rate from 92 to
-    131 GFLOP/s (``python -m gencomp_utils.bench``). Results differ from the default kernels
+    a 2-core AMD EPYC without them, the engine with it on trained the course's models 1.4-1.7x
+    as fast as TensorFlow's defaults at 32x32 and 64x64 (0.9-1.2x at 28x28, where the layers
+    are small), and the float32 matmul rate rose from 94 to 135 GFLOP/s
+    (``python -m gencomp_utils.bench``). Results differ from the default kernels
     only by floating-point rounding. ``import gencomp_utils`` calls this.
 
     Nothing changes when ``TF_ENABLE_ONEDNN_OPTS`` is already set (``0`` keeps oneDNN off),
@@ -207,7 +208,7 @@ def choose(precision: str = "auto", strategy: str = "auto", devices=None,
         onednn = onednn_enabled()
     if kind == "CPU" and onednn is False:
         reason += (f"; oneDNN off: set {ONEDNN_VAR}=1 before TensorFlow is imported (or import "
-                   "gencomp_utils first): it trained this course's models 1.3-1.7x faster at 32x32 "
+                   "gencomp_utils first): it trained this course's models 1.4-1.7x faster at 32x32 "
                    "and 64x64 on a CPU where TensorFlow leaves it off")
     return DeviceChoice(kind=kind, count=count, jit_compile=jit, precision=policy,
                         strategy=strategy, reason=reason, onednn=onednn)
