@@ -607,23 +607,14 @@ class ReferenceProcess:
     def __init__(self):
         import multiprocessing
 
-        from . import devices
+        from . import devices, paths
 
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        saved = {k: os.environ.get(k) for k in (devices.ONEDNN_VAR, devices.TF_DEFAULTS_VAR)}
-        os.environ.pop(devices.ONEDNN_VAR, None)
-        os.environ[devices.TF_DEFAULTS_VAR] = "1"
-        try:
+        with paths.environment({devices.ONEDNN_VAR: None, devices.TF_DEFAULTS_VAR: "1"}):
             self.process = ctx.Process(target=_reference_worker, args=(child,), daemon=True,
                                        name="gencomp-bench-reference")
             self.process.start()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         child.close()
 
     def call(self, op: str, *args):

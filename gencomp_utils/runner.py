@@ -78,18 +78,10 @@ def execute(path: Path, out_path: Path, preset: str, seed: int = 0,
     env = dict(env or {})
     if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:  # keep TensorFlow's start-up chatter out
         env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with paths.environment(env):
         pm.execute_notebook(str(path), str(out_path), parameters={"preset": preset, "seed": seed},
                             kernel_name="python3", progress_bar=False, cwd=str(path.parent),
                             execution_timeout=timeout)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def run(preset: str = "classroom", select: list[str] | None = None, seeds: int = 1,

@@ -1,6 +1,8 @@
 """Presets and the folders the course uses."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import gencomp_utils as gu
@@ -74,3 +76,16 @@ def test_a_changed_budget_renames_the_preset():
     assert same.preset == gu.get_preset("classroom")
     with pytest.raises(ValueError, match="at least 1"):
         gu.start("99_test", "smoke", tensorflow=False, train_steps=0)
+
+
+def test_environment_sets_and_removes_variables_then_restores_them(monkeypatch):
+    from gencomp_utils import paths
+
+    monkeypatch.setenv("GENCOMP_TEST_KEEP", "before")
+    monkeypatch.delenv("GENCOMP_TEST_NEW", raising=False)
+    with pytest.raises(RuntimeError):
+        with paths.environment({"GENCOMP_TEST_KEEP": None, "GENCOMP_TEST_NEW": "1"}):
+            assert "GENCOMP_TEST_KEEP" not in os.environ
+            assert os.environ["GENCOMP_TEST_NEW"] == "1"
+            raise RuntimeError("restored even on error")
+    assert os.environ["GENCOMP_TEST_KEEP"] == "before" and "GENCOMP_TEST_NEW" not in os.environ
