@@ -361,7 +361,7 @@ def image_spec(size: int) -> tuple[tuple, int]:
 
 
 def build_model(spec: Spec, base_filters: int, latent_dim: int, precision: str = "float32",
-                vae_beta: float = 1.0, seed: int = 0):
+                vae_beta: float = 1.0, seed: int = 0, fast_layers: bool = True):
     """The project's model for a spec, as the notebooks build it: a Bernoulli VAE for one
     channel and a Gaussian one (learned sigma) for colour; the AC-GAN with its defaults.
 
@@ -376,7 +376,7 @@ def build_model(spec: Spec, base_filters: int, latent_dim: int, precision: str =
     keras.utils.set_random_seed(seed)
     common = dict(image_shape=spec.image_shape, num_classes=spec.num_classes,
                   latent_dim=int(latent_dim), base_filters=int(base_filters), precision=precision,
-                  seed=seed)
+                  seed=seed, fast_layers=fast_layers)
     if spec.kind == "vae":
         likelihood = "bernoulli" if spec.image_shape[2] == 1 else "gaussian"
         return models.ConditionalVAE(likelihood=likelihood, beta=vae_beta, **common)
@@ -600,8 +600,8 @@ class ReferenceProcess:
     Use as a context manager; :meth:`call` runs one command: ``("ceiling", size, dtype,
     repeats)``, ``("build", spec, base_filters, latent_dim, vae_beta, seed, batch_size,
     images)`` (returns the step's FLOPs), ``("run", steps)`` (seconds), ``("losses",)``,
-    ``("rss",)`` (peak MB), ``("onednn",)``, ``("environ", name, ...)`` (the pid and those
-    environment variables).
+    ``("layers",)`` (the layer classes of its networks), ``("rss",)`` (peak MB),
+    ``("onednn",)``, ``("environ", name, ...)`` (the pid and those environment variables).
     """
 
     def __init__(self):
@@ -666,13 +666,17 @@ def _reference_worker(conn):
                 value_range = (0.0, 1.0) if spec.kind == "vae" else (-1.0, 1.0)
                 x, y = synthetic_data(spec.image_shape, spec.num_classes, images, value_range,
                                       seed)
-                model = build_model(spec, base_filters, latent_dim, "float32", vae_beta, seed)
+                model = build_model(spec, base_filters, latent_dim, "float32", vae_beta, seed,
+                                    fast_layers=False)
                 runner = ReferenceRunner(model, repeated_dataset(x, y, batch_size))
                 value = step_flops(model, batch_size)
             elif op == "run":
                 value = runner.run(*args)
             elif op == "losses":
                 value = runner.losses()
+            elif op == "layers":
+                value = sorted({type(lyr).__name__ for net in runner.model.layers
+                                for lyr in getattr(net, "layers", [net])})
             elif op == "rss":
                 value = peak_rss_mb()
             elif op == "onednn":

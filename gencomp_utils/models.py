@@ -117,6 +117,128 @@ class Architecture:
         return d
 
 
+# --------------------------------------------------------------------------------------------
+# Two layers that compute what Keras's own compute, faster on a CPU
+
+# Sub-pixel taps of a stride-2, kernel-4, "same" transposed convolution: output row 2m + r takes
+# input rows m - 1, m, m + 1 (d = 0, 1, 2) through kernel row _TAPS[r][d] (-1: no tap).
+_TAPS = ((3, 1, -1), (-1, 2, 0))
+
+
+@keras.saving.register_keras_serializable(package="gencomp")
+class SubpixelConv2DTranspose(layers.Conv2DTranspose):
+    """``keras.layers.Conv2DTranspose`` (stride 2, kernel 4, "same") computed as a stride-1 3x3
+    convolution to ``4 x filters`` channels followed by a depth-to-space shuffle.
+
+    The same kernel variable, the same output (to float rounding, see the tests), the same
+    configuration; other strides, kernels or paddings use Keras's own computation. The
+    transposed convolution to an image of 1 or 3 channels runs at about 4 GFLOP/s in
+    TensorFlow's CPU kernels; this form runs it as an ordinary convolution. Output row
+    ``2m + r`` of a kernel-4, stride-2 transposed convolution takes input rows ``m - 1..m + 1``
+    through kernel rows ``(3, 1, -)`` for even ``r`` and ``(-, 2, 0)`` for odd ``r``.
+    """
+
+    def _subpixel(self) -> bool:
+        return (tuple(self.strides) == (2, 2) and tuple(self.kernel_size) == (4, 4)
+                and self.padding == "same" and self.data_format == "channels_last"
+                and tuple(self.dilation_rate) == (1, 1))
+
+    def _subpixel_kernel(self):
+        # kernel (4, 4, out, in) -> (3, 3, in, 2 * 2 * out), zero where a phase has no tap
+        k = ops.convert_to_tensor(self.kernel)
+        out_c, in_c = k.shape[2], k.shape[3]
+        flat = ops.concatenate([ops.reshape(ops.transpose(k, (0, 1, 3, 2)), (16, in_c, out_c)),
+                                ops.zeros((1, in_c, out_c), k.dtype)], axis=0)
+        index = np.full((3, 3, 2, 2), 16, np.int32)
+        for ry in range(2):
+            for rx in range(2):
+                for dy in range(3):
+                    for dx in range(3):
+                        a, b = _TAPS[ry][dy], _TAPS[rx][dx]
+                        if a >= 0 and b >= 0:
+                            index[dy, dx, ry, rx] = a * 4 + b
+        taps = ops.take(flat, index.reshape(-1), axis=0)       # (36, in, out)
+        taps = ops.reshape(taps, (3, 3, 2, 2, in_c, out_c))
+        return ops.reshape(ops.transpose(taps, (0, 1, 4, 2, 3, 5)), (3, 3, in_c, 4 * out_c))
+
+    def call(self, inputs):
+        if not self._subpixel():
+            return super().call(inputs)
+        kernel = self._subpixel_kernel()
+        if self.compute_dtype != kernel.dtype:
+            kernel = ops.cast(kernel, self.compute_dtype)
+        y = ops.conv(inputs, kernel, strides=1, padding="same")   # (B, h, w, 2 * 2 * out)
+        b, h, w = ops.shape(y)[0], ops.shape(y)[1], ops.shape(y)[2]
+        y = ops.reshape(y, (b, h, w, 2, 2, self.filters))
+        y = ops.reshape(ops.transpose(y, (0, 1, 3, 2, 4, 5)), (b, 2 * h, 2 * w, self.filters))
+        if self.use_bias:
+            y = y + ops.cast(self.bias, y.dtype)
+        return self.activation(y) if self.activation is not None else y
+
+
+@keras.saving.register_keras_serializable(package="gencomp")
+class MaskDropout(layers.Dropout):
+    """``keras.layers.Dropout`` with a mask drawn from 16 random bits per value.
+
+    The same layer (configuration, seed generator, scaling by the kept fraction), with a
+    cheaper mask: TensorFlow's CPU random kernels cost about 6 ns per 32-bit number, and the
+    mask of Keras's layer draws one float per value; this one draws one 32-bit number per two
+    values and keeps a value when its 16 bits reach ``round(rate * 65536)``. The kept fraction
+    is then ``1 - round(rate * 65536) / 65536`` (exactly ``1 - rate`` for rates such as 0.25;
+    within 1e-5 of it for any rate), and kept values are scaled by its inverse. A
+    ``noise_shape`` uses Keras's own computation.
+    """
+
+    def call(self, inputs, training=False):
+        if not training or self.rate <= 0 or self.noise_shape is not None:
+            return super().call(inputs, training=training)
+        import tensorflow as tf
+
+        drop = int(round(self.rate * 65536))
+        if drop >= 65536:
+            return ops.zeros_like(inputs)
+        x = tf.convert_to_tensor(inputs)
+        n = tf.size(x)
+        seed = tf.cast(self.seed_generator.next(), tf.int32)
+        bits = tf.random.stateless_uniform([(n + 1) // 2], seed, minval=None, maxval=None,
+                                           dtype=tf.uint32)
+        half = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:n]
+        keep = tf.reshape(half >= tf.constant(drop, tf.uint16), tf.shape(x))
+        scale = tf.constant(65536.0 / (65536 - drop), x.dtype)
+        return x * (tf.cast(keep, x.dtype) * scale)
+
+
+@keras.saving.register_keras_serializable(package="gencomp")
+class FusedAdam(keras.optimizers.Adam):
+    """``keras.optimizers.Adam`` whose update of each variable is one fused TensorFlow kernel.
+
+    The same rule as Keras's Adam: ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2``,
+    ``w <- w - lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``, with the same slots,
+    configuration, clipping, weight decay and learning-rate schedules. Keras writes the update
+    as about ten element-wise operations per variable, each a pass over the tensor and a step of
+    TensorFlow's executor; ``ResourceApplyAdam`` does it in one. ``amsgrad`` and updates under a
+    ``tf.distribute`` strategy use Keras's own update.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        import tensorflow as tf
+
+        if self.amsgrad or tf.distribute.has_strategy():
+            return super().update_step(gradient, variable, learning_rate)
+        var = variable.value if isinstance(variable, keras.Variable) else variable
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index].value, self._velocities[index].value
+        dtype = var.dtype
+        step = tf.cast(self.iterations + 1, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=var.handle, m=m.handle, v=v.handle,
+            beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step),
+            beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
+            lr=tf.cast(learning_rate, dtype), beta1=tf.cast(self.beta_1, dtype),
+            beta2=tf.cast(self.beta_2, dtype), epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(gradient, dtype), use_locking=False, use_nesterov=False)
+
+
 def _check_precision(precision: str) -> str:
     if precision not in _POLICIES:
         raise ValueError(f"precision must be one of {', '.join(_POLICIES)} (pick it with "
@@ -126,7 +248,7 @@ def _check_precision(precision: str) -> str:
 
 def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], label_input: bool,
                       precision: str = "float32", dropout: float = 0.0,
-                      normalize: bool = False) -> keras.Model:
+                      normalize: bool = False, fast_layers: bool = True) -> keras.Model:
     """Stride-2 convolutions from the image to ``start_size``, then dense heads.
 
     The encoder of the VAE (heads ``z_mean``, ``z_log_var``; the label is an input) and the
@@ -140,6 +262,7 @@ def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], labe
         precision: Keras dtype policy of the hidden layers.
         dropout: dropout after each convolution.
         normalize: batch-normalise the hidden convolutions (not the first).
+        fast_layers: dropout through :class:`MaskDropout` (``False``: ``keras.layers.Dropout``).
 
     Returns:
         A functional model ``[x] or [x, y_onehot] -> [head, ...]``.
@@ -156,7 +279,8 @@ def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], labe
             x = layers.BatchNormalization(dtype=precision, name=f"norm{i}")(x)
         x = layers.LeakyReLU(0.2, dtype=precision, name=f"act{i}")(x)
         if dropout:
-            x = layers.Dropout(dropout, dtype=precision, name=f"drop{i}")(x)
+            drop = MaskDropout if fast_layers else layers.Dropout
+            x = drop(dropout, dtype=precision, name=f"drop{i}")(x)
     x = layers.Flatten(dtype=precision, name="flatten")(x)  # (B, h0 * w0 * filters[-1])
     if label_input:
         y_in = keras.Input((arch.num_classes,), name="label")
@@ -167,7 +291,7 @@ def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], labe
 
 
 def build_upsampler(arch: Architecture, name: str, out_activation: str | None,
-                    precision: str = "float32") -> keras.Model:
+                    precision: str = "float32", fast_layers: bool = True) -> keras.Model:
     """From ``(z, y_onehot)`` to an image: a dense layer to ``start_size``, then stride-2
     transposed convolutions, each doubling the image (the decoder and the generator).
 
@@ -176,6 +300,8 @@ def build_upsampler(arch: Architecture, name: str, out_activation: str | None,
         name: model name.
         out_activation: activation of the last layer (``None``: logits; ``"tanh"``).
         precision: Keras dtype policy of the hidden layers (the last layer is float32).
+        fast_layers: the last layer through :class:`SubpixelConv2DTranspose` (``False``:
+            ``keras.layers.Conv2DTranspose``).
 
     Returns:
         A functional model ``[z (B, latent), y (B, K)] -> image (B, H, W, C)``.
@@ -196,8 +322,9 @@ def build_upsampler(arch: Architecture, name: str, out_activation: str | None,
         x = layers.BatchNormalization(dtype=precision, name=f"norm{i}")(x)
         x = layers.ReLU(dtype=precision, name=f"act{i}")(x)
     # (B, H/2, W/2, f) -> (B, H, W, C), in float32 for the likelihood or the tanh
-    out = layers.Conv2DTranspose(arch.image_shape[2], arch.kernel_size, strides=2, padding="same",
-                                 activation=out_activation, dtype="float32", name="to_image")(x)
+    last = SubpixelConv2DTranspose if fast_layers else layers.Conv2DTranspose
+    out = last(arch.image_shape[2], arch.kernel_size, strides=2, padding="same",
+               activation=out_activation, dtype="float32", name="to_image")(x)
     return keras.Model([z_in, y_in], out, name=name)
 
 
@@ -224,11 +351,13 @@ class _Conditional(keras.Model):
 
     value_range = (0.0, 1.0)
 
-    def _init_common(self, image_shape, num_classes, latent_dim, base_filters, precision, seed):
+    def _init_common(self, image_shape, num_classes, latent_dim, base_filters, precision, seed,
+                     fast_layers):
         self.architecture = Architecture(tuple(image_shape), int(num_classes), int(latent_dim),
                                          int(base_filters))
         self.precision = _check_precision(precision)
         self.seed = int(seed)
+        self.fast_layers = bool(fast_layers)
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="noise_seed")
 
     @property
@@ -408,7 +537,8 @@ class _Conditional(keras.Model):
     def get_config(self):
         return {"image_shape": list(self.image_shape), "num_classes": self.num_classes,
                 "latent_dim": self.latent_dim, "base_filters": self.architecture.base_filters,
-                "precision": self.precision, "seed": self.seed, "name": self.name}
+                "precision": self.precision, "seed": self.seed, "fast_layers": self.fast_layers,
+                "name": self.name}
 
 
 # --------------------------------------------------------------------------------------------
@@ -435,6 +565,8 @@ class ConditionalVAE(_Conditional):
         beta: weight of the KL term (1: the ELBO itself).
         precision: Keras dtype policy (``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"``).
         seed: seed of the reparameterisation noise.
+        fast_layers: build the last decoder layer as a :class:`SubpixelConv2DTranspose` (the
+            same function, faster on a CPU); ``False``: Keras's own layer.
 
     Metrics (per image, in nats): ``loss``, ``reconstruction``, ``kl`` and ``elbo``
     (``-(reconstruction + kl)``, whatever ``beta`` is).
@@ -444,9 +576,10 @@ class ConditionalVAE(_Conditional):
 
     def __init__(self, image_shape=(28, 28, 1), num_classes=10, latent_dim=32, base_filters=32,
                  likelihood="bernoulli", gaussian_sigma=None, num_samples=1, beta=1.0,
-                 precision="float32", seed=0, name="conditional_vae", **kwargs):
+                 precision="float32", seed=0, fast_layers=True, name="conditional_vae", **kwargs):
         super().__init__(name=name, **kwargs)
-        self._init_common(image_shape, num_classes, latent_dim, base_filters, precision, seed)
+        self._init_common(image_shape, num_classes, latent_dim, base_filters, precision, seed,
+                          fast_layers)
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got "
                              f"{likelihood!r}.")
@@ -464,8 +597,10 @@ class ConditionalVAE(_Conditional):
         arch = self.architecture
         self.encoder = build_downsampler(arch, "encoder", {"z_mean": arch.latent_dim,
                                                            "z_log_var": arch.latent_dim},
-                                         label_input=True, precision=self.precision)
-        self.decoder = build_upsampler(arch, "decoder", None, precision=self.precision)
+                                         label_input=True, precision=self.precision,
+                                         fast_layers=self.fast_layers)
+        self.decoder = build_upsampler(arch, "decoder", None, precision=self.precision,
+                                       fast_layers=self.fast_layers)
         init = 0.0 if self.gaussian_sigma is None else math.log(self.gaussian_sigma)
         self.log_sigma = self.add_weight(shape=(), initializer=keras.initializers.Constant(init),
                                          trainable=self.gaussian_sigma is None
@@ -482,8 +617,9 @@ class ConditionalVAE(_Conditional):
         return config
 
     def compile(self, optimizer=None, **kwargs):
-        """Adam(1e-3) unless an optimizer is given; loss-scaled under ``mixed_float16``."""
-        optimizer = optimizer or keras.optimizers.Adam(1e-3)
+        """:class:`FusedAdam` (1e-3) unless an optimizer is given; loss-scaled under
+        ``mixed_float16``."""
+        optimizer = optimizer or FusedAdam(1e-3)
         if self.precision == "mixed_float16":
             optimizer = _loss_scaled(keras.optimizers.get(optimizer))
         super().compile(optimizer=optimizer, **kwargs)
@@ -658,6 +794,9 @@ class ACGAN(_Conditional):
         dropout: dropout in the discriminator.
         precision: Keras dtype policy.
         seed: seed of the generator's noise.
+        fast_layers: build the generator's last layer as a :class:`SubpixelConv2DTranspose` and
+            the discriminator's dropout as :class:`MaskDropout` (the same functions, faster on a
+            CPU); ``False``: Keras's own layers.
 
     Trains on images in [-1, 1] (the generator ends in tanh); every sampling helper returns
     images in [0, 1]. Metrics: ``d_loss``, ``g_loss``, ``d_class`` (class loss on real images),
@@ -670,9 +809,10 @@ class ACGAN(_Conditional):
     def __init__(self, image_shape=(28, 28, 1), num_classes=10, latent_dim=32, base_filters=32,
                  gan_loss="non_saturating", class_weight=1.0, fake_class_loss=False,
                  projection=True, label_smoothing=0.0, dropout=0.25, precision="float32",
-                 seed=0, name="acgan", **kwargs):
+                 seed=0, fast_layers=True, name="acgan", **kwargs):
         super().__init__(name=name, **kwargs)
-        self._init_common(image_shape, num_classes, latent_dim, base_filters, precision, seed)
+        self._init_common(image_shape, num_classes, latent_dim, base_filters, precision, seed,
+                          fast_layers)
         if gan_loss not in GAN_LOSSES:
             raise ValueError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, got {gan_loss!r}.")
         if not 0.0 <= float(label_smoothing) < 0.5:
@@ -684,12 +824,14 @@ class ACGAN(_Conditional):
         self.label_smoothing = float(label_smoothing)
         self.dropout = float(dropout)
         arch = self.architecture
-        self.generator = build_upsampler(arch, "generator", "tanh", precision=self.precision)
+        self.generator = build_upsampler(arch, "generator", "tanh", precision=self.precision,
+                                         fast_layers=self.fast_layers)
         heads = {"real_fake": 1, "class": arch.num_classes}
         if self.projection:
             heads["projection"] = arch.num_classes
         self.discriminator = build_downsampler(arch, "discriminator", heads, label_input=False,
-                                               precision=self.precision, dropout=self.dropout)
+                                               precision=self.precision, dropout=self.dropout,
+                                               fast_layers=self.fast_layers)
         self.trackers = {k: keras.metrics.Mean(name=k) for k in (
             "d_loss", "g_loss", "d_class", "real_score", "fake_score", "class_accuracy")}
         self.g_optimizer = self.d_optimizer = None
@@ -703,7 +845,7 @@ class ACGAN(_Conditional):
         return config
 
     def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
-        """Both optimizers go here (default: Adam(2e-4, beta_1=0.5) each).
+        """Both optimizers go here (default: :class:`FusedAdam` (2e-4, beta_1=0.5) each).
 
         Args:
             g_optimizer: the generator's optimizer.
@@ -712,8 +854,8 @@ class ACGAN(_Conditional):
         """
         kwargs.pop("optimizer", None)
         super().compile(optimizer=None, **kwargs)
-        g = keras.optimizers.get(g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5))
-        d = keras.optimizers.get(d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5))
+        g = keras.optimizers.get(g_optimizer or FusedAdam(2e-4, beta_1=0.5))
+        d = keras.optimizers.get(d_optimizer or FusedAdam(2e-4, beta_1=0.5))
         if self.precision == "mixed_float16":
             g, d = _loss_scaled(g), _loss_scaled(d)
         self.g_optimizer, self.d_optimizer = g, d

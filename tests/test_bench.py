@@ -280,6 +280,7 @@ def test_the_reference_process_runs_with_tensorflows_defaults(monkeypatch):
         flops = reference.call("build", spec, 4, 4, 1.0, 0, 8, 32)
         seconds = reference.call("run", 2)
         losses = reference.call("losses")
+        layer_kinds = reference.call("layers")
         with pytest.raises(RuntimeError, match="unknown command"):
             reference.call("nonsense")
     assert env["pid"] != os.getpid()
@@ -288,6 +289,9 @@ def test_the_reference_process_runs_with_tensorflows_defaults(monkeypatch):
     assert flops == bench.step_flops(bench.build_model(spec, 4, 4), 8)
     assert seconds > 0 and set(losses) == {"d_loss", "g_loss"}
     assert all(np.isfinite(v) for v in losses.values())
+    # the tutorials' layers: Keras's own dropout and transposed convolution
+    assert {"Dropout", "Conv2DTranspose"} <= set(layer_kinds)
+    assert not {"MaskDropout", "SubpixelConv2DTranspose"} & set(layer_kinds)
     assert not reference.process.is_alive()
 
 

@@ -1,0 +1,146 @@
+"""The faster layers and optimizer of the models compute what Keras's own compute."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from gencomp_utils import models  # noqa: E402
+
+
+def _pair(filters, kernel, strides, activation, shape, seed=0):
+    """Keras's Conv2DTranspose and the sub-pixel one, with the same random weights."""
+    ref = keras.layers.Conv2DTranspose(filters, kernel, strides=strides, padding="same",
+                                       activation=activation)
+    sub = models.SubpixelConv2DTranspose(filters, kernel, strides=strides, padding="same",
+                                         activation=activation)
+    ref.build(shape)
+    sub.build(shape)
+    rng = np.random.default_rng(seed)
+    for a, b in zip(ref.weights, sub.weights):
+        a.assign(rng.normal(size=a.shape).astype("float32"))
+        b.assign(a)
+    return ref, sub
+
+
+def _outputs_and_gradients(layer, x):
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+        loss = tf.reduce_sum(y * tf.cos(tf.range(tf.size(y), dtype=y.dtype)[:1] + y))
+    grads = tape.gradient(loss, [x] + layer.trainable_variables)
+    return [y.numpy()] + [g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize("filters, side, channels, activation", [
+    (1, 14, 32, None), (3, 16, 8, "tanh"), (5, 7, 6, None), (2, 5, 3, "sigmoid")])
+def test_subpixel_transposed_convolution_equals_keras(filters, side, channels, activation):
+    x = np.random.default_rng(1).normal(size=(4, side, side, channels)).astype("float32")
+    ref, sub = _pair(filters, 4, 2, activation, x.shape)
+    assert sub._subpixel()
+    want, got = _outputs_and_gradients(ref, x), _outputs_and_gradients(sub, x)
+    assert got[0].shape == (4, 2 * side, 2 * side, filters)
+    for name, w, g in zip(["output", "input gradient", "kernel gradient", "bias gradient"],
+                          want, got):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * np.abs(w).max(), err_msg=name)
+
+
+def test_subpixel_kernel_places_every_tap_once():
+    # A kernel of distinct values: the 3x3 kernel holds each of its 16 taps exactly once per
+    # output channel and input channel, and zeros elsewhere (36 places, 16 taps).
+    _, sub = _pair(2, 4, 2, None, (1, 3, 3, 3))
+    sub.kernel.assign(np.arange(1, 4 * 4 * 2 * 3 + 1, dtype="float32").reshape(4, 4, 2, 3))
+    k = np.asarray(sub._subpixel_kernel())
+    assert k.shape == (3, 3, 3, 8)
+    values = k[k != 0]
+    assert len(values) == 16 * 2 * 3 and sorted(values) == list(range(1, 97))
+
+
+@pytest.mark.parametrize("kernel, strides", [(3, 2), (4, 1), (5, 2)])
+def test_other_transposed_convolutions_use_keras_computation(kernel, strides):
+    x = np.random.default_rng(2).normal(size=(2, 6, 6, 3)).astype("float32")
+    ref, sub = _pair(2, kernel, strides, None, x.shape)
+    assert not sub._subpixel()
+    np.testing.assert_allclose(sub(x), ref(x), rtol=1e-5, atol=1e-5)
+
+
+def test_mask_dropout_keeps_the_right_fraction_and_scales_by_it():
+    x = tf.ones((64, 14, 14, 32))
+    layer = models.MaskDropout(0.25, seed=3)
+    y = layer(x, training=True).numpy()
+    kept = y != 0
+    # 401,408 draws: the kept fraction's standard deviation is 0.0007
+    assert abs(kept.mean() - 0.75) < 0.004
+    np.testing.assert_allclose(y[kept], 1 / 0.75, rtol=1e-6)
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    # a new mask each call, and the same masks from the same seed
+    assert (layer(x, training=True).numpy() != y).any()
+    again = models.MaskDropout(0.25, seed=3)
+    np.testing.assert_array_equal(again(x, training=True), y)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.9])
+def test_mask_dropout_preserves_the_mean_at_any_rate(rate):
+    x = tf.ones((200_000,))
+    y = models.MaskDropout(rate, seed=4)(x, training=True).numpy()
+    assert abs((y != 0).mean() - (1 - rate)) < 0.005
+    assert abs(y.mean() - 1.0) < 0.02 / (1 - rate) ** 0.5
+    assert np.asarray(models.MaskDropout(1.0)(x, training=True)).max() == 0
+
+
+def test_mask_dropout_gradient_is_the_mask():
+    x = tf.random.normal((8, 5, 5, 3))
+    layer = models.MaskDropout(0.3, seed=5)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+        total = tf.reduce_sum(y)
+    g = tape.gradient(total, x).numpy()
+    np.testing.assert_allclose(g, np.where(y.numpy() != 0, y.numpy() / x.numpy(), 0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", [dict(learning_rate=1e-2), dict(learning_rate=3e-3, beta_1=0.5),
+                                    dict(learning_rate=1e-2, clipnorm=0.1)])
+def test_fused_adam_follows_keras_adam(kwargs):
+    rng = np.random.default_rng(6)
+    start = [rng.normal(size=s).astype("float32") for s in [(4, 3), (3,), (2, 2, 3, 5)]]
+    targets = [rng.normal(size=v.shape).astype("float32") for v in start]
+    runs = []
+    for cls in (keras.optimizers.Adam, models.FusedAdam):
+        variables = [keras.Variable(v) for v in start]
+        opt = cls(**kwargs)
+        for _ in range(20):
+            with tf.GradientTape() as tape:
+                loss = sum(tf.reduce_sum((v.value - t) ** 4) for v, t in zip(variables, targets))
+            opt.apply(tape.gradient(loss, [v.value for v in variables]), variables)
+        runs.append([v.numpy() for v in variables])
+    for want, got, first in zip(runs[0], runs[1], start):
+        assert np.abs(want - first).max() > 1e-3          # the variables moved
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)  # rounding order differs
+
+
+def test_fused_adam_saves_and_loads_as_itself():
+    opt = models.FusedAdam(2e-4, beta_1=0.5)
+    back = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
+    assert type(back) is models.FusedAdam and back.beta_1 == 0.5
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_models_build_their_fast_layers_only_when_asked(fast):
+    gan = models.ACGAN((16, 16, 1), num_classes=10, latent_dim=4, base_filters=4,
+                       fast_layers=fast)
+    vae = models.ConditionalVAE((16, 16, 1), num_classes=10, latent_dim=4, base_filters=4,
+                                fast_layers=fast)
+    kinds = {type(lyr) for net in (gan.generator, gan.discriminator, vae.decoder)
+             for lyr in net.layers}
+    assert (models.SubpixelConv2DTranspose in kinds) is fast
+    assert (models.MaskDropout in kinds) is fast
+    assert (keras.layers.Dropout in kinds) is not fast
+    assert gan.get_config()["fast_layers"] is fast
+    gan.compile()
+    vae.compile()
+    assert isinstance(gan.g_optimizer, models.FusedAdam) and isinstance(vae.optimizer,
+                                                                         models.FusedAdam)
