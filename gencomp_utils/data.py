@@ -577,6 +577,57 @@ def _celeba_image_fn(size):
     return load
 
 
+def _write_decoded(path: Path, images, shape: tuple):
+    """Write the uint8 images of the dataset ``images`` to the ``.npy`` file ``path``, whole.
+
+    The file appears only once complete (written beside it, then renamed), so an interrupted
+    pass leaves no partial cache behind.
+    """
+    from tqdm.auto import tqdm
+
+    tmp = path.with_name(path.name + f".part{os.getpid()}")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+    try:
+        i = 0
+        with tqdm(total=shape[0], desc=f"decoding into {path.name}", unit="img",
+                  leave=False, disable=shape[0] < 5_000) as bar:
+            for batch in images.batch(256):
+                out[i:i + len(batch)] = batch.numpy()
+                i += len(batch)
+                bar.update(len(batch))
+        out.flush()
+        del out
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _cached_reader(path: Path):
+    """A function: int indices ``(B,)`` -> uint8 images ``(B, H, W, C)`` read from the ``.npy``
+    file ``path`` (one read per image at its offset; the file is never mapped or held whole)."""
+    import tensorflow as tf
+
+    head = np.load(path, mmap_mode="r")
+    shape, offset = head.shape, head.offset
+    per = int(np.prod(shape[1:]))
+    del head
+
+    def read(indices):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return np.stack([np.frombuffer(os.pread(fd, per, offset + int(i) * per), np.uint8)
+                             for i in indices]).reshape((len(indices),) + shape[1:])
+        finally:
+            os.close(fd)
+
+    def fn(indices):
+        images = tf.numpy_function(read, [indices], tf.uint8, stateful=False)
+        return tf.ensure_shape(images, (None,) + shape[1:])
+
+    return fn
+
+
 def load_dataset(name: str, split: str = "train", image_size=None, batch_size: int = 64,
                  value_range=(0.0, 1.0), attribute: str | list[str] = "Male",
                  shuffle: bool | None = None, seed: int = 0, repeat: bool = False,
@@ -600,7 +651,9 @@ def load_dataset(name: str, split: str = "train", image_size=None, batch_size: i
         repeat: repeat forever.
         drop_remainder: drop the last, smaller batch.
         download: allow downloading MNIST or CIFAR-10 when no local copy is found.
-        cache: CelebA only: keep decoded, resized images in a cache file in the cache folder.
+        cache: CelebA only: keep the decoded, resized images in one ``.npy`` file in the cache
+            folder (``<cache>/tfdata/``), written whole on the first call; batches are then
+            read from it image by image in a shuffled order of indices.
 
     Returns:
         Dataset of ``(float32 images (B, H, W, C), int32 labels (B,) or (B, K))``.
@@ -635,10 +688,13 @@ def load_dataset(name: str, split: str = "train", image_size=None, batch_size: i
         load = _celeba_image_fn(size)
         if cache:
             key = re.sub(r"[^A-Za-z0-9]+", "_", f"{split}_{size[0]}x{size[1]}_{len(src)}")
-            ds = ds.map(lambda p, y: (load(p), y), num_parallel_calls=parallel)
-            ds = ds.cache(str(paths.cache_dir("tfdata") / f"celeba_{key}"))
-            if shuffle:
-                ds = ds.shuffle(min(len(src), 10_000), seed=seed, reshuffle_each_iteration=True)
+            path = paths.cache_dir("tfdata") / f"celeba_{key}.npy"
+            if not path.exists():
+                _write_decoded(path, ds.map(lambda p, y: load(p), num_parallel_calls=parallel,
+                                            deterministic=True), (len(src), *size, 3))
+            ds = tf.data.Dataset.from_tensor_slices((np.arange(len(src)), labels))
+            if shuffle:  # the order of the indices: cheap, and no buffer to fill
+                ds = ds.shuffle(len(src), seed=seed, reshuffle_each_iteration=True)
         else:
             if shuffle:  # shuffling paths is cheap: the whole list fits in the buffer
                 ds = ds.shuffle(len(src), seed=seed, reshuffle_each_iteration=True)
@@ -647,6 +703,9 @@ def load_dataset(name: str, split: str = "train", image_size=None, batch_size: i
         if repeat:
             ds = ds.repeat()
         ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+        if cache:  # a batch of indices -> a batch of images read from the file
+            read = _cached_reader(path)
+            ds = ds.map(lambda i, y: (read(i), y), num_parallel_calls=parallel)
         ds = ds.map(lambda x, y: (_scale(x, (lo, hi)), y), num_parallel_calls=parallel)
         return steady(ds.prefetch(PREFETCH))
 

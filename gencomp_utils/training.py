@@ -117,8 +117,8 @@ class Stream:
 
     Each epoch is a ``tf.data`` pipeline over the file paths (see
     :func:`gencomp_utils.load_dataset`): the paths are shuffled, decoded and resized in parallel,
-    batched and prefetched; ``cache=True`` keeps the decoded images in a cache file in the cache
-    folder, so later epochs skip the JPEG decoding.
+    batched and prefetched; ``cache=True`` keeps the decoded images in a ``.npy`` file in the
+    cache folder, so later epochs skip the JPEG decoding.
 
     Attributes:
         name: ``"celeba"`` (or any data set :func:`gencomp_utils.load_dataset` knows).
@@ -190,9 +190,8 @@ class _StreamFeed:
 
     def __init__(self, stream, value_range):
         self.stream, self.value_range, self.n = stream, value_range, len(stream)
-        if stream.cache:  # fill the cache file in one full pass: a partly read cache is dropped
-            for _ in stream.dataset(256, shuffle=False):
-                pass
+        if stream.cache:  # the first pipeline writes the cache file, before training starts
+            stream.dataset(256, shuffle=False)
 
     def __len__(self):
         return self.n

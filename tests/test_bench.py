@@ -316,7 +316,7 @@ def test_disk_mode_times_celeba_from_disk_against_memory():
     assert len(row["disk_cache_seconds"]) == 1
     from gencomp_utils import paths  # the decoded cache file was written whole, then read
 
-    assert list(paths.cache_dir("tfdata").glob("celeba_*64x64_32*.index"))
+    assert list(paths.cache_dir("tfdata").glob("celeba_*64x64_32*.npy"))
     text = bench.report({"rows": [], "settings": {"rounds": 1, "steps": 2, "batch_size": 8},
                          "ceilings": {}, "device": "cpu", "bf16_instructions": False,
                          "disk": out})

@@ -199,6 +199,48 @@ def test_celeba_is_streamed_from_file_paths(data_dir):
     assert all(f.endswith(".jpg") for f in src.files)
 
 
+def test_celeba_cache_file_holds_the_decoded_images_and_shuffles_by_index(data_dir, tmp_path):
+    fakedata.write_celeba(data_dir / "celeba", n=24)
+    plain = gu.load_dataset("celeba", "train", 16, batch_size=8, shuffle=False)
+    x0 = np.concatenate([x.numpy() for x, _ in plain])
+    cached = gu.load_dataset("celeba", "train", 16, batch_size=8, shuffle=False, cache=True)
+    (file,) = (tmp_path / "cache" / "tfdata").glob("celeba_*.npy")
+    np.testing.assert_array_equal(np.concatenate([x.numpy() for x, _ in cached]), x0)
+    assert np.load(file).shape == (24, 16, 16, 3)  # a plain .npy file of uint8 images
+
+    def epoch(seed):
+        ds = gu.load_dataset("celeba", "train", 16, batch_size=8, seed=seed, cache=True)
+        batches = list(ds)
+        return (np.concatenate([x.numpy() for x, _ in batches]),
+                np.concatenate([y.numpy() for _, y in batches]))
+
+    x1, y1 = epoch(1)
+    x2, _ = epoch(2)
+    assert not np.array_equal(x1, x0) and not np.array_equal(x1, x2)  # shuffled, per seed
+    order = [int(np.flatnonzero((x0 == img).all(axis=(1, 2, 3)))[0]) for img in x1]
+    assert sorted(order) == list(range(24))                            # a permutation
+    _, y0 = gu.load_numpy("celeba", "train", image_size=16)
+    np.testing.assert_array_equal(y1, y0[order])                      # labels follow images
+    np.testing.assert_array_equal(epoch(1)[0], x1)                   # same seed, same order
+
+
+def test_celeba_cache_file_is_written_whole_or_not_at_all(tmp_path):
+    import tensorflow as tf
+
+    def images():
+        for i in range(5):
+            if i == 3:
+                raise RuntimeError("interrupted")
+            yield np.full((4, 4, 3), i, np.uint8)
+
+    ds = tf.data.Dataset.from_generator(images, output_signature=tf.TensorSpec((4, 4, 3),
+                                                                               tf.uint8))
+    path = tmp_path / "celeba_x.npy"
+    with pytest.raises(Exception, match="interrupted"):
+        data._write_decoded(path, ds, (5, 4, 4, 3))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_celeba_multi_attribute_labels(data_dir):
     fakedata.write_celeba(data_dir / "celeba", n=10)
     _, y = gu.load_numpy("celeba", "train", attribute=["Male", "Smiling"])

@@ -390,8 +390,8 @@ def test_stream_with_cache_file_fills_it_before_training(tmp_path, monkeypatch):
                          stream, 4, name="vae_cached", batch_size=16, preset="test",
                          progress=False, verbose=False)
     assert run.history["status"] == "completed"
-    cached = list((tmp_path / "cache" / "tfdata").glob("celeba_*.index"))
-    assert len(cached) == 1 and not list((tmp_path / "cache" / "tfdata").glob("*lockfile*"))
+    cached = list((tmp_path / "cache" / "tfdata").glob("celeba_*.npy"))
+    assert len(cached) == 1 and not list((tmp_path / "cache" / "tfdata").glob("*.part*"))
 
 
 def test_every_pipeline_the_engine_trains_on_has_autotuning_off(monkeypatch):
