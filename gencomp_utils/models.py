@@ -13,6 +13,11 @@ transposed convolutions doubles it back (the decoder and the generator).
 - :class:`ACGAN` plays the game of Eq. (6): the discriminator ascends Eq. (8) and also names the
   class; the generator uses the non-saturating form of Eq. (7) by default.
 
+Three parts compute what Keras's own layers compute, in a form that is faster on a CPU
+(``fast_layers=False`` builds the networks from Keras's layers instead; the benchmark's reference
+does): the last transposed convolution (:class:`SubpixelConv2DTranspose`), the discriminator's
+dropout (:class:`MaskDropout`), and the default optimizer (:class:`FusedAdam`).
+
 Labels are class indices ``(B,)`` (one-hot encoded inside the models), or multi-hot vectors
 ``(B, K)`` for several CelebA attributes at once. Every sampling helper returns images in [0, 1],
 whatever range the model trains on.
