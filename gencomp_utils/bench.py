@@ -7,12 +7,15 @@ and 64x64x3 in one run, two ways, on the same architecture and the same batches:
   ``@tf.function`` step with ``tf.GradientTape``, float32, default settings (no XLA), Adam, a
   Python loop over a ``tf.data`` dataset, in a process of its own started with TensorFlow's
   defaults (:class:`ReferenceProcess`). It builds the networks of a project model
-  (``encoder``/``decoder``, ``generator``/``discriminator``) and computes the project's losses, so
+  (``encoder``/``decoder``, ``generator``/``discriminator``) from Keras's own layers
+  (``fast_layers=False``: ``Conv2DTranspose`` and ``Dropout``, as the tutorials use them) and
+  computes the project's losses, so
   that both ways do the same work per step (for the GAN: the discriminator sees the real and the
   generated batch in separate passes, as in the DCGAN tutorial, then the generator is updated with
   fresh noise, as the project's ``ACGAN.train_step`` does).
 - **ours**: the project's engine path, in the benchmark's own process: the model's own
-  ``train_step`` run by ``model.fit`` on the engine's ``tf.data`` pipeline, with TensorFlow's
+  ``train_step`` run by ``model.fit`` on the engine's ``tf.data`` pipeline, with the model's
+  faster forms of the same layers and its fused Adam (:mod:`gencomp_utils.models`), TensorFlow's
   oneDNN CPU kernels as ``import gencomp_utils`` asks for them, and the precision and XLA
   setting :func:`gencomp_utils.devices.choose` picks (``--bf16`` adds the model in
   ``mixed_bfloat16``). Both run on one device (the default strategy), even where ``choose``
