@@ -9,10 +9,10 @@ and 64x64x3 in one run, two ways, on the same architecture and the same batches:
   defaults (:class:`ReferenceProcess`). It builds the networks of a project model
   (``encoder``/``decoder``, ``generator``/``discriminator``) from Keras's own layers
   (``fast_layers=False``: ``Conv2DTranspose`` and ``Dropout``, as the tutorials use them) and
-  computes the project's losses, so
-  that both ways do the same work per step (for the GAN: the discriminator sees the real and the
-  generated batch in separate passes, as in the DCGAN tutorial, then the generator is updated with
-  fresh noise, as the project's ``ACGAN.train_step`` does).
+  computes the project's losses, so that both ways do the same work per step (for the GAN: the
+  discriminator sees the real and the generated batch in separate passes, as in the DCGAN
+  tutorial, then the generator is updated with fresh noise, as the project's
+  ``ACGAN.train_step`` does).
 - **ours**: the project's engine path, in the benchmark's own process: the model's own
   ``train_step`` run by ``model.fit`` on the engine's ``tf.data`` pipeline, with the model's
   faster forms of the same layers and its fused Adam (:mod:`gencomp_utils.models`), TensorFlow's
