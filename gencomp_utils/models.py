@@ -123,11 +123,25 @@ class Architecture:
 
 
 # --------------------------------------------------------------------------------------------
-# Two layers that compute what Keras's own compute, faster on a CPU
+# Two layers and an optimizer that compute what Keras's own compute, faster on a CPU
 
-# Sub-pixel taps of a stride-2, kernel-4, "same" transposed convolution: output row 2m + r takes
-# input rows m - 1, m, m + 1 (d = 0, 1, 2) through kernel row _TAPS[r][d] (-1: no tap).
-_TAPS = ((3, 1, -1), (-1, 2, 0))
+def _subpixel_index() -> np.ndarray:
+    """``(3, 3, 2, 2)``: for each 3x3 tap ``(dy, dx)`` and output phase ``(ry, rx)``, the index
+    ``4 a + b`` of the 4x4 kernel tap it takes, or 16 (a zero) where the phase has none.
+
+    Output row ``2m + r`` of a stride-2, kernel-4, "same" transposed convolution takes input
+    rows ``m - 1, m, m + 1`` (``d = 0, 1, 2``) through kernel rows ``taps[r][d]`` (-1: none).
+    """
+    taps = ((3, 1, -1), (-1, 2, 0))
+    index = np.full((3, 3, 2, 2), 16, np.int32)
+    for ry, rx, dy, dx in np.ndindex(2, 2, 3, 3):
+        a, b = taps[ry][dy], taps[rx][dx]
+        if a >= 0 and b >= 0:
+            index[dy, dx, ry, rx] = 4 * a + b
+    return index
+
+
+_SUBPIXEL_INDEX = _subpixel_index()
 
 
 @keras.saving.register_keras_serializable(package="gencomp")
@@ -138,9 +152,8 @@ class SubpixelConv2DTranspose(layers.Conv2DTranspose):
     The same kernel variable, the same output (to float rounding, see the tests), the same
     configuration; other strides, kernels or paddings use Keras's own computation. The
     transposed convolution to an image of 1 or 3 channels runs at about 4 GFLOP/s in
-    TensorFlow's CPU kernels; this form runs it as an ordinary convolution. Output row
-    ``2m + r`` of a kernel-4, stride-2 transposed convolution takes input rows ``m - 1..m + 1``
-    through kernel rows ``(3, 1, -)`` for even ``r`` and ``(-, 2, 0)`` for odd ``r``.
+    TensorFlow's CPU kernels; this form runs it as an ordinary convolution (the taps are placed
+    by :func:`_subpixel_index`).
     """
 
     def _subpixel(self) -> bool:
@@ -154,15 +167,7 @@ class SubpixelConv2DTranspose(layers.Conv2DTranspose):
         out_c, in_c = k.shape[2], k.shape[3]
         flat = ops.concatenate([ops.reshape(ops.transpose(k, (0, 1, 3, 2)), (16, in_c, out_c)),
                                 ops.zeros((1, in_c, out_c), k.dtype)], axis=0)
-        index = np.full((3, 3, 2, 2), 16, np.int32)
-        for ry in range(2):
-            for rx in range(2):
-                for dy in range(3):
-                    for dx in range(3):
-                        a, b = _TAPS[ry][dy], _TAPS[rx][dx]
-                        if a >= 0 and b >= 0:
-                            index[dy, dx, ry, rx] = a * 4 + b
-        taps = ops.take(flat, index.reshape(-1), axis=0)       # (36, in, out)
+        taps = ops.take(flat, _SUBPIXEL_INDEX.reshape(-1), axis=0)       # (36, in, out)
         taps = ops.reshape(taps, (3, 3, 2, 2, in_c, out_c))
         return ops.reshape(ops.transpose(taps, (0, 1, 4, 2, 3, 5)), (3, 3, in_c, 4 * out_c))
 
