@@ -367,6 +367,7 @@ def build_model(spec: Spec, base_filters: int, latent_dim: int, precision: str =
                 vae_beta: float = 1.0, seed: int = 0, fast_layers: bool = True):
     """The project's model for a spec, as the notebooks build it: a Bernoulli VAE for one
     channel and a Gaussian one (learned sigma) for colour; the AC-GAN with its defaults.
+    ``fast_layers=False`` builds the networks from Keras's own layers (the reference).
 
     Returns:
         An uncompiled :class:`~gencomp_utils.models.ConditionalVAE` or
@@ -958,7 +959,7 @@ def time_disk(kinds, *, n_images: int, batch_size: int, base_filters: int, laten
     if len(stream) < batch_size:
         return {"skipped": f"{len(stream)} CelebA images are fewer than one batch of {batch_size}."}
     log(f"disk vs memory: writing the decoded cache file of {len(cached)} images")
-    cached.dataset(256, shuffle=False)  # the first pipeline writes the whole file
+    cached.prepare()
     rows = []
     for kind in kinds:
         spec = Spec(kind, *image_spec(64))

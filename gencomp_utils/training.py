@@ -156,6 +156,11 @@ class Stream:
                             seed=int(seed) * 100_003 + int(epoch), drop_remainder=True,
                             cache=self.cache)
 
+    def prepare(self):
+        """With ``cache``: decode every image into the cache file now, unless it exists."""
+        if self.cache:
+            self.dataset(256, shuffle=False)  # building the first pipeline writes the file
+
     def head(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The first ``n`` images and labels as arrays (for checks and pictures)."""
         x, y = next(iter(self.dataset(n if n <= len(self) else len(self), shuffle=False)))
@@ -190,8 +195,7 @@ class _StreamFeed:
 
     def __init__(self, stream, value_range):
         self.stream, self.value_range, self.n = stream, value_range, len(stream)
-        if stream.cache:  # the first pipeline writes the cache file, before training starts
-            stream.dataset(256, shuffle=False)
+        stream.prepare()  # the cache file, if any, is written before training starts
 
     def __len__(self):
         return self.n
