@@ -28,7 +28,8 @@ in the same run (the median time of a large matrix product in float32, with both
 in bfloat16). Options add the time of the Fréchet distance on 10,000 images (``--fd``), of the
 test suite (``--suite``), data streamed from disk against data held in memory (``--disk``) and
 the time our MNIST recipe takes to reach the quality the tutorial DCGAN reaches in a given time
-(``--time-to-quality MINUTES``).
+(``--time-to-quality MINUTES``), and the convolution kernels of ours' step, each timed alone with
+both processes' kernels (``--conv-time``, :func:`conv_times`).
 
 FLOPs are counted from the layers (:func:`count_flops`, :func:`step_flops`): 2 FLOPs per
 multiply-add of the Conv2D, Conv2DTranspose and Dense layers; normalisation, activations and the
@@ -65,6 +66,7 @@ MODEL_NAMES = {"vae": "conditional VAE", "gan": "AC-GAN"}
 # The matrix product each precision's ceiling is measured in.
 CEILING_DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 TTQ_TARGET = 1 / 3  # ours should reach the tutorial's final FD in at most a third of its time
+SPEED_TARGET = 1.5  # ours should train at least this many times as many images per second
 
 
 def _log(msg: str) -> None:
@@ -326,6 +328,122 @@ def step_flops(model, batch_size: int) -> int:
         g, d = count_flops(model.generator), count_flops(model.discriminator)
         return b * ((g + 3 * d + 3 * d) + (3 * g + 2 * d))
     return b * 3 * count_flops(model)
+
+
+# --------------------------------------------------------------------------------------------
+# The convolutions of a step, each timed alone
+
+CONV_OPS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
+
+
+def live_convolutions(model, batch_size: int) -> list[dict]:
+    """The convolution kernels one ``train_step`` of ``model`` runs, read from its graph.
+
+    The step is traced for ``batch_size`` images (labels as class indices), and a convolution
+    counts when the step's results or its variable updates depend on it: a gradient that
+    nothing uses (such as the one with respect to the real images) is dropped, as TensorFlow
+    drops it before running the graph.
+
+    Returns:
+        One dict per kernel call, in graph order: ``type`` (one of :data:`CONV_OPS`), the shapes
+        of the two tensors it takes (``operands``: the image and the filter for ``Conv2D``, the
+        filter and the incoming gradient for ``Conv2DBackpropInput``, the image and the incoming
+        gradient for ``Conv2DBackpropFilter``), its ``output`` shape, and ``strides``,
+        ``padding``, ``explicit_paddings``, ``dilations``.
+    """
+    import tensorflow as tf
+
+    if not model.compiled:
+        raise ValueError("The model's train_step needs its optimizers: compile the model first "
+                         "(model.compile()).")
+    image_shape = tuple(int(d) for d in model.image_shape)
+    b = int(batch_size)
+    specs = (tf.TensorSpec((b,) + image_shape, tf.float32), tf.TensorSpec((b,), tf.int32))
+    fn = tf.function(model.train_step).get_concrete_function(specs)
+    graph = fn.graph
+    live, todo = set(), [t.op for t in fn.outputs] + list(graph.control_outputs)
+    while todo:
+        op = todo.pop()
+        if op.name not in live:
+            live.add(op.name)
+            todo += [t.op for t in op.inputs] + list(op.control_inputs)
+    tensors = {"Conv2D": (0, 1), "Conv2DBackpropInput": (1, 2), "Conv2DBackpropFilter": (0, 2)}
+    convs = []
+    for op in graph.get_operations():
+        if op.type not in CONV_OPS or op.name not in live:
+            continue
+        convs.append({"type": op.type,
+                      "operands": [op.inputs[i].shape.as_list() for i in tensors[op.type]],
+                      "output": op.outputs[0].shape.as_list(),
+                      "strides": list(op.get_attr("strides")),
+                      "padding": op.get_attr("padding").decode(),
+                      "explicit_paddings": list(op.get_attr("explicit_paddings")),
+                      "dilations": list(op.get_attr("dilations"))})
+    return convs
+
+
+def time_convolutions(convs: list[dict], repeats: int = 7, chain: int = 8) -> list[float]:
+    """Milliseconds per call of each convolution in ``convs`` (:func:`live_convolutions`), run
+    alone in this process with its kernels and threads: ``chain`` calls on different random
+    inputs, one after the other, in one ``tf.function``; the median of ``repeats`` timings."""
+    import tensorflow as tf
+
+    times = []
+    for c in convs:
+        kind = c.get("type")
+        if kind not in CONV_OPS:
+            raise ValueError(f"Cannot time {kind!r}: only {', '.join(CONV_OPS)}.")
+        attrs = {k: c[k] for k in ("strides", "padding", "explicit_paddings", "dilations")}
+        if kind == "Conv2D":
+            def one(a, b, attrs=attrs):
+                return tf.raw_ops.Conv2D(input=a, filter=b, **attrs)
+        elif kind == "Conv2DBackpropInput":
+            def one(a, b, attrs=attrs, sizes=c["output"]):
+                return tf.raw_ops.Conv2DBackpropInput(input_sizes=sizes, filter=a,
+                                                      out_backprop=b, **attrs)
+        else:
+            def one(a, b, attrs=attrs, sizes=c["output"]):
+                return tf.raw_ops.Conv2DBackpropFilter(input=a, filter_sizes=sizes,
+                                                       out_backprop=b, **attrs)
+        args = [tuple(tf.random.normal(s) for s in c["operands"]) for _ in range(int(chain))]
+
+        @tf.function
+        def calls(args, one=one):
+            outs = []
+            for a, b in args:  # one after the other: each waits for the one before
+                with tf.control_dependencies(outs[-1:]):
+                    outs.append(one(a, b))
+            return outs  # all returned, so that none is pruned
+
+        _wait(calls(args))
+        runs = []
+        for _ in range(int(repeats)):
+            t0 = time.perf_counter()
+            _wait(calls(args))
+            runs.append((time.perf_counter() - t0) / int(chain) * 1e3)
+        times.append(statistics.median(runs))
+    return times
+
+
+def conv_times(model, batch_size: int, reference=None) -> dict:
+    """The convolutions of one training step of ``model``, each timed alone: how much of a
+    step they take with this process's kernels and, given a :class:`ReferenceProcess`, with
+    TensorFlow's defaults.
+
+    Returns:
+        ``count`` (kernel calls per step), ``ops`` (:func:`live_convolutions` with ``ours_ms``
+        and ``reference_ms`` each), and the sums per step: ``ours_ms``, ``reference_ms`` and
+        ``best_ms`` (the faster of the two for each kernel); the ``reference`` entries are
+        ``None`` without a reference process.
+    """
+    convs = live_convolutions(model, batch_size)
+    ours = time_convolutions(convs)
+    ref = reference.call("convs", convs) if reference is not None else [None] * len(convs)
+    ops = [c | {"ours_ms": a, "reference_ms": b} for c, a, b in zip(convs, ours, ref)]
+    both = reference is not None
+    return {"count": len(ops), "ops": ops, "ours_ms": sum(ours),
+            "reference_ms": sum(ref) if both else None,
+            "best_ms": sum(map(min, ours, ref)) if both else None}
 
 
 # --------------------------------------------------------------------------------------------
@@ -604,7 +722,9 @@ class ReferenceProcess:
     Use as a context manager; :meth:`call` runs one command: ``("ceiling", size, dtype,
     repeats)``, ``("build", spec, base_filters, latent_dim, vae_beta, seed, batch_size,
     images)`` (returns the step's FLOPs), ``("run", steps)`` (seconds), ``("losses",)``,
-    ``("layers",)`` (the layer classes of its networks), ``("rss",)`` (peak MB),
+    ``("layers",)`` (the layer classes of its networks), ``("convs", convs)`` (the
+    milliseconds of each of :func:`live_convolutions`' kernels with its kernels),
+    ``("rss",)`` (peak MB),
     ``("onednn",)``, ``("environ", name, ...)`` (the pid and those environment variables).
     """
 
@@ -678,6 +798,8 @@ def _reference_worker(conn):
                 value = runner.run(*args)
             elif op == "losses":
                 value = runner.losses()
+            elif op == "convs":
+                value = time_convolutions(*args)
             elif op == "layers":
                 value = sorted({type(lyr).__name__ for net in runner.model.layers
                                 for lyr in getattr(net, "layers", [net])})
@@ -742,7 +864,8 @@ class FitRunner:
 
 def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, rounds: int,
             steps: int, warmup: int, device, ceilings: dict, reference: ReferenceProcess,
-            bf16: bool = False, vae_beta: float = 1.0, seed: int = 0, log=_log) -> list[dict]:
+            bf16: bool = False, conv_time: bool = False, vae_beta: float = 1.0, seed: int = 0,
+            log=_log) -> list[dict]:
     """Time the reference and ours (and ours in mixed_bfloat16) on one model and image size.
 
     Args:
@@ -756,6 +879,7 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
         reference: the :class:`ReferenceProcess` the reference trains in (same weights' seed,
             same batches).
         bf16: add "ours (mixed_bfloat16)".
+        conv_time: also time the convolutions of ours' step alone (:func:`conv_times`).
         vae_beta: the VAE's KL weight.
         seed: seeds weights and data.
         log: where progress lines go.
@@ -766,8 +890,10 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
         images per second), the per-round ``reference_seconds`` and ``ours_seconds``,
         ``step_gflop``, ``reference_gflops`` and ``reference_pct_fp32``, ``ours_gflops`` and
         ``ours_pct_ceiling`` (of ``ours_ceiling_dtype``), ``peak_rss_mb`` and
-        ``reference_peak_rss_mb`` (each process's peak so far), the last losses of each, and
-        ``flag`` (:func:`fairness_flag`).
+        ``reference_peak_rss_mb`` (each process's peak so far), the last losses of each,
+        ``flag`` (:func:`fairness_flag`), and with ``conv_time`` a ``convolutions`` dict
+        (:func:`conv_times`, with ``target_step_ms``: the reference's step time over
+        :data:`SPEED_TARGET`).
     """
     name = f"{spec.kind} {spec.size_name}"
     value_range = (0.0, 1.0) if spec.kind == "vae" else (-1.0, 1.0)
@@ -802,6 +928,12 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
         log(f"{name}: round {r + 1}/{rounds}: {cells}")
 
     timed = interleave({k: partial(v, steps) for k, v in blocks.items()}, rounds, report)
+    convs = None
+    if conv_time:
+        convs = conv_times(runners["ours"].model, batch_size, reference)
+        log(f"{name}: {convs['count']} convolutions per step, alone: "
+            f"{convs['ours_ms']:.1f} ms (ours' kernels), {convs['reference_ms']:.1f} ms "
+            f"(TensorFlow's defaults)")
     rss, ref_rss = peak_rss_mb(), reference.call("rss")
     ref_losses = reference.call("losses")
     trained = batch_size * steps
@@ -830,6 +962,10 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
             "reference_losses": ref_losses, "ours_losses": runners[label].losses(),
             "flag": fairness_flag(ref_gflops, fp32),
         })
+        if convs is not None:
+            rows[-1]["convolutions"] = convs | {
+                "ours_step_ms": 1e3 * ours_s / steps, "reference_step_ms": 1e3 * ref_s / steps,
+                "target_step_ms": 1e3 * ref_s / steps / SPEED_TARGET}
     return rows
 
 
@@ -846,6 +982,21 @@ def format_table(rows: list[dict]) -> str:
             f"{r['reference_gflops']:.1f} ({r['reference_pct_fp32']:.0f}%) | "
             f"{r['ours_gflops']:.1f} ({r['ours_pct_ceiling']:.0f}% of {r['ours_ceiling_dtype']}) | "
             f"{r['peak_rss_mb']:,.0f} |")
+    return "\n".join(lines)
+
+
+def format_conv_table(rows: list[dict]) -> str:
+    """A Markdown table of the ``convolutions`` of :func:`measure` rows (``--conv-time``)."""
+    lines = [f"| model | size | kernels per step | ours' kernels ms | TensorFlow's defaults ms | "
+             f"faster of the two ms | ours' step ms | reference step ms | step for "
+             f"{SPEED_TARGET:g}x ms |", "|" + "---|" * 9]
+    for r in rows:
+        c = r.get("convolutions")
+        if c is None:
+            continue
+        lines.append(f"| {r['model_name']} | {r['size']} | {c['count']} | {c['ours_ms']:.1f} | "
+                     f"{c['reference_ms']:.1f} | {c['best_ms']:.1f} | {c['ours_step_ms']:.1f} | "
+                     f"{c['reference_step_ms']:.1f} | {c['target_step_ms']:.1f} |")
     return "\n".join(lines)
 
 
@@ -1306,6 +1457,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=5,
                    help="untimed steps per variant before the rounds (default 5)")
     p.add_argument("--bf16", action="store_true", help="add ours in mixed_bfloat16")
+    p.add_argument("--conv-time", action="store_true",
+                   help="also time the convolutions of ours' step alone, with ours' kernels and "
+                        "with TensorFlow's defaults")
     p.add_argument("--ceiling-size", type=int, default=2048,
                    help="side of the matmul that measures the ceiling (default 2048)")
     p.add_argument("--ceiling-repeats", type=int, default=5, help="timed matmuls (default 5)")
@@ -1390,7 +1544,8 @@ def main(argv=None) -> int:
                 rows += measure(Spec(kind, shape, classes), batch_size=batch, base_filters=base,
                                 latent_dim=latent, rounds=args.rounds, steps=args.steps,
                                 warmup=args.warmup, device=device, ceilings=ceilings,
-                                reference=reference, bf16=args.bf16, vae_beta=preset.vae_beta,
+                                reference=reference, bf16=args.bf16,
+                                conv_time=args.conv_time, vae_beta=preset.vae_beta,
                                 seed=args.seed)
     results = {"device": str(device), "precision": device.precision,
                "jit_compile": device.jit_compile, "bf16_instructions": devices.cpu_has_bf16(),
@@ -1458,6 +1613,13 @@ def report(results: dict) -> str:
             f"Device settings (devices.choose): {results['device']}",
             f"CPU bfloat16 instructions (avx512_bf16/amx_bf16): "
             f"{'yes' if results['bf16_instructions'] else 'no'}", gpu_note()]
+    if any("convolutions" in r for r in rows):
+        out += ["", "Convolutions alone (--conv-time): the convolution kernels ours' training "
+                    "step runs (read from its graph, without the gradients nothing uses), each "
+                    "timed alone with both cores (8 calls in a row, median of 7 timings), with "
+                    "ours' kernels and with TensorFlow's defaults (in the reference process), "
+                    "summed per step. In a step, kernels may also run side by side.", "",
+                format_conv_table(rows)]
     if "fd" in results:
         f = results["fd"]
         out += ["", f"FD (digit classifier features) on {f['images']:,} images: "

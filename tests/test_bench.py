@@ -88,6 +88,59 @@ def test_step_flops_follows_the_documented_convention():
 
 
 # --------------------------------------------------------------------------------------------
+# The convolutions of a step
+
+
+def _by_type(convs):
+    return {t: sum(c["type"] == t for c in convs) for t in bench.CONV_OPS}
+
+
+def test_live_convolutions_match_the_hand_count_of_a_vae_step():
+    """Encoder: 2 forward, 2 filter gradients, 1 input gradient (none to the data images).
+    Decoder: the transposed convolution forward (an input-gradient kernel), its filter and
+    input gradients (a forward kernel); the sub-pixel last layer: forward, filter, input."""
+    vae = models.ConditionalVAE((28, 28, 1), **TINY)
+    vae.compile()
+    convs = bench.live_convolutions(vae, 4)
+    assert _by_type(convs) == {"Conv2D": 4, "Conv2DBackpropInput": 3, "Conv2DBackpropFilter": 4}
+    assert [4, 28, 28, 1] not in [c["output"] for c in convs]  # no gradient to the data
+    first = {"type": "Conv2D", "operands": [[4, 28, 28, 1], [4, 4, 1, 4]],
+             "output": [4, 14, 14, 4], "strides": [1, 2, 2, 1], "padding": "SAME"}
+    assert any(first.items() <= c.items() for c in convs)
+
+
+def test_live_convolutions_match_the_hand_count_of_a_gan_step():
+    """D's update: G forward (2), D forward on real and fake (2 + 2), D's filter gradients
+    (2 + 2) and the input gradients between its layers (1 + 1). G's update: G forward (2), D
+    forward (2), D's input gradients down to the image (2), G's filter and input gradients
+    (2 + 2)."""
+    gan = models.ACGAN((28, 28, 1), **TINY)
+    gan.compile()
+    convs = bench.live_convolutions(gan, 4)
+    assert _by_type(convs) == {"Conv2D": 9, "Conv2DBackpropInput": 7, "Conv2DBackpropFilter": 6}
+    # the only gradient to an image: through D to the generated batch, in G's update
+    assert [c["output"] for c in convs].count([4, 28, 28, 1]) == 1
+
+
+def test_time_convolutions_times_each_kind_and_refuses_others():
+    vae, gan = models.ConditionalVAE((16, 16, 1), **TINY), models.ACGAN((16, 16, 1), **TINY)
+    with pytest.raises(ValueError, match="compile"):
+        bench.live_convolutions(vae, 2)
+    vae.compile()
+    gan.compile()
+    convs = bench.live_convolutions(vae, 2)
+    one_each = [next(c for c in convs if c["type"] == t) for t in bench.CONV_OPS]
+    ms = bench.time_convolutions(one_each, repeats=2, chain=2)
+    assert len(ms) == 3 and all(np.isfinite(m) and m > 0 for m in ms)
+    out = bench.conv_times(gan, 2)
+    assert out["count"] == len(out["ops"]) == 22
+    assert out["ours_ms"] == pytest.approx(sum(o["ours_ms"] for o in out["ops"]))
+    assert out["reference_ms"] is None and out["best_ms"] is None
+    with pytest.raises(ValueError, match="only Conv2D"):
+        bench.time_convolutions([dict(one_each[0], type="MatMul")])
+
+
+# --------------------------------------------------------------------------------------------
 # The two ways of training
 
 
@@ -245,7 +298,8 @@ def test_main_runs_end_to_end_and_prints_the_table(tmp_path, capsys):
     out_json = tmp_path / "bench.json"
     code = bench.main(["--sizes", "16", "--rounds", "1", "--steps", "2", "--warmup", "1",
                        "--ceiling-size", "128", "--ceiling-repeats", "2", "--batch-size", "8",
-                       "--base-filters", "4", "--preset", "smoke", "--json", str(out_json)])
+                       "--base-filters", "4", "--preset", "smoke", "--conv-time",
+                       "--json", str(out_json)])
     assert code == 0
     text = capsys.readouterr().out
     assert "| model | size | variant | reference img/s | ours img/s | ours/ref |" in text
@@ -263,6 +317,12 @@ def test_main_runs_end_to_end_and_prints_the_table(tmp_path, capsys):
         assert r["ratio"] == pytest.approx(r["ours_img_s"] / r["reference_img_s"])
         assert r["step_gflop"] > 0 and r["flag"] in (None, bench.UNFAIR)
         assert all(np.isfinite(v) for v in r["reference_losses"].values())
+        c = r["convolutions"]  # --conv-time: ours' kernels here and in the reference process
+        assert c["count"] == len(c["ops"]) > 0
+        assert c["best_ms"] == pytest.approx(sum(min(o["ours_ms"], o["reference_ms"])
+                                                 for o in c["ops"]))
+        assert c["target_step_ms"] == pytest.approx(c["reference_step_ms"] / bench.SPEED_TARGET)
+    assert "| model | size | kernels per step | ours' kernels ms |" in text
     assert set(results["ceilings"]) >= {"float32", "bfloat16"}
     if results["onednn"] != results["reference_onednn"]:  # both float32 ceilings are measured
         assert "float32_tf_defaults" in results["ceilings"]
