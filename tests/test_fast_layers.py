@@ -48,6 +48,29 @@ def test_subpixel_transposed_convolution_equals_keras(filters, side, channels, a
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * np.abs(w).max(), err_msg=name)
 
 
+def test_subpixel_gradients_equal_keras_in_a_compiled_step_and_at_second_order():
+    """In a ``tf.function`` (as in training) too; and the custom gradient is itself
+    differentiable: the gradient of the input gradient's norm matches Keras's."""
+    x = tf.convert_to_tensor(np.random.default_rng(3).normal(size=(3, 6, 6, 4)).astype("float32"))
+    ref, sub = _pair(2, 4, 2, "tanh", x.shape)
+
+    @tf.function
+    def run(layer):
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = layer(x)
+                loss = tf.reduce_sum(y * tf.cos(y))
+            dx = inner.gradient(loss, x)
+            penalty = tf.reduce_sum(dx * dx)
+        return [dx] + outer.gradient(penalty, layer.trainable_variables)
+
+    for name, w, g in zip(["input gradient", "kernel second order", "bias second order"],
+                          run(ref), run(sub)):
+        w, g = w.numpy(), g.numpy()
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * np.abs(w).max(), err_msg=name)
+
+
 def test_subpixel_kernel_places_every_tap_once():
     # A kernel of distinct values: the 3x3 kernel holds each of its 16 taps exactly once per
     # output channel and input channel, and zeros elsewhere (36 places, 16 taps).
