@@ -98,11 +98,12 @@ def _by_type(convs):
 def test_live_convolutions_match_the_hand_count_of_a_vae_step():
     """Encoder: 2 forward, 2 filter gradients, 1 input gradient (none to the data images).
     Decoder: the transposed convolution forward (an input-gradient kernel), its filter and
-    input gradients (a forward kernel); the sub-pixel last layer: forward, filter, input."""
+    input gradients (a forward kernel); the last layer the same, except that its forward pass
+    is the sub-pixel form's ordinary convolution."""
     vae = models.ConditionalVAE((28, 28, 1), **TINY)
     vae.compile()
     convs = bench.live_convolutions(vae, 4)
-    assert _by_type(convs) == {"Conv2D": 4, "Conv2DBackpropInput": 3, "Conv2DBackpropFilter": 4}
+    assert _by_type(convs) == {"Conv2D": 5, "Conv2DBackpropInput": 2, "Conv2DBackpropFilter": 4}
     assert [4, 28, 28, 1] not in [c["output"] for c in convs]  # no gradient to the data
     first = {"type": "Conv2D", "operands": [[4, 28, 28, 1], [4, 4, 1, 4]],
              "output": [4, 14, 14, 4], "strides": [1, 2, 2, 1], "padding": "SAME"}
@@ -113,11 +114,14 @@ def test_live_convolutions_match_the_hand_count_of_a_gan_step():
     """D's update: G forward (2), D forward on real and fake (2 + 2), D's filter gradients
     (2 + 2) and the input gradients between its layers (1 + 1). G's update: G forward (2), D
     forward (2), D's input gradients down to the image (2), G's filter and input gradients
-    (2 + 2)."""
+    (2 + 2). G's forward passes: one input-gradient kernel (the hidden transposed
+    convolution) and one ordinary convolution (the last layer's sub-pixel form); G's input
+    gradients are ordinary convolutions."""
     gan = models.ACGAN((28, 28, 1), **TINY)
     gan.compile()
     convs = bench.live_convolutions(gan, 4)
-    assert _by_type(convs) == {"Conv2D": 9, "Conv2DBackpropInput": 7, "Conv2DBackpropFilter": 6}
+    assert _by_type(convs) == {"Conv2D": 10, "Conv2DBackpropInput": 6,
+                               "Conv2DBackpropFilter": 6}
     # the only gradient to an image: through D to the generated batch, in G's update
     assert [c["output"] for c in convs].count([4, 28, 28, 1]) == 1
 
