@@ -207,9 +207,6 @@ class SubpixelConv2DTranspose(layers.Conv2DTranspose):
                 and self.padding == "same" and self.data_format == "channels_last"
                 and tuple(self.dilation_rate) == (1, 1))
 
-    def _subpixel_kernel(self):
-        return _subpixel_kernel(self.kernel)
-
     def call(self, inputs):
         if not self._subpixel():
             return super().call(inputs)

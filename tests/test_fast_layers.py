@@ -76,7 +76,7 @@ def test_subpixel_kernel_places_every_tap_once():
     # output channel and input channel, and zeros elsewhere (36 places, 16 taps).
     _, sub = _pair(2, 4, 2, None, (1, 3, 3, 3))
     sub.kernel.assign(np.arange(1, 4 * 4 * 2 * 3 + 1, dtype="float32").reshape(4, 4, 2, 3))
-    k = np.asarray(sub._subpixel_kernel())
+    k = np.asarray(models._subpixel_kernel(sub.kernel))
     assert k.shape == (3, 3, 3, 8)
     values = k[k != 0]
     assert len(values) == 16 * 2 * 3 and sorted(values) == list(range(1, 97))
