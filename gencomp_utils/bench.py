@@ -723,7 +723,7 @@ class ReferenceProcess:
     repeats)``, ``("build", spec, base_filters, latent_dim, vae_beta, seed, batch_size,
     images)`` (returns the step's FLOPs), ``("run", steps)`` (seconds), ``("losses",)``,
     ``("layers",)`` (the layer classes of its networks), ``("convs", convs)`` (the
-    milliseconds of each of :func:`live_convolutions`' kernels with its kernels),
+    milliseconds of each kernel of :func:`live_convolutions`, timed with this process's kernels),
     ``("rss",)`` (peak MB),
     ``("onednn",)``, ``("environ", name, ...)`` (the pid and those environment variables).
     """
