@@ -632,7 +632,7 @@ def load_dataset(name: str, split: str = "train", image_size=None, batch_size: i
                  value_range=(0.0, 1.0), attribute: str | list[str] = "Male",
                  shuffle: bool | None = None, seed: int = 0, repeat: bool = False,
                  drop_remainder: bool = False, download: bool | None = None,
-                 cache: bool = False):
+                 cache: bool = False, skip: int = 0, take: int | None = None):
     """A ``tf.data.Dataset`` of ``(images, labels)`` batches.
 
     Args:
@@ -654,6 +654,10 @@ def load_dataset(name: str, split: str = "train", image_size=None, batch_size: i
         cache: CelebA only: keep the decoded, resized images in one ``.npy`` file in the cache
             folder (``<cache>/tfdata/``), written whole on the first call; batches are then
             read from it image by image in a shuffled order of indices.
+        skip, take: leave out the first ``skip`` images of the (shuffled) order, then keep at
+            most ``take`` (``None``: all the rest). Neither reads the images it leaves out, so
+            the rest of an epoch starts at once: ``skip=64 * k`` and ``seed`` as before give the
+            batches from the ``k``-th on. Not with ``repeat``.
 
     Returns:
         Dataset of ``(float32 images (B, H, W, C), int32 labels (B,) or (B, K))``.
@@ -669,6 +673,12 @@ def load_dataset(name: str, split: str = "train", image_size=None, batch_size: i
         check_attribute(attribute)
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size!r}.")
+    if int(skip) < 0 or (take is not None and int(take) < 0):
+        raise ValueError(f"skip and take count images and cannot be negative, got skip={skip!r}, "
+                         f"take={take!r}.")
+    if repeat and (skip or take is not None):
+        raise ValueError("skip and take select part of one pass over the data; they cannot be "
+                         "used with repeat=True.")
     lo, hi = (float(v) for v in value_range)
     src = find_source(name, split, download=download)
     if len(src) == 0:
@@ -695,9 +705,11 @@ def load_dataset(name: str, split: str = "train", image_size=None, batch_size: i
             ds = tf.data.Dataset.from_tensor_slices((np.arange(len(src)), labels))
             if shuffle:  # the order of the indices: cheap, and no buffer to fill
                 ds = ds.shuffle(len(src), seed=seed, reshuffle_each_iteration=True)
+            ds = _part(ds, skip, take)
         else:
             if shuffle:  # shuffling paths is cheap: the whole list fits in the buffer
                 ds = ds.shuffle(len(src), seed=seed, reshuffle_each_iteration=True)
+            ds = _part(ds, skip, take)  # before decoding: what is left out is never read
             ds = ds.map(lambda p, y: (load(p), y), num_parallel_calls=parallel,
                         deterministic=True)
         if repeat:
@@ -713,6 +725,7 @@ def load_dataset(name: str, split: str = "train", image_size=None, batch_size: i
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = _part(ds, skip, take)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
@@ -725,6 +738,13 @@ def load_dataset(name: str, split: str = "train", image_size=None, batch_size: i
         return images, labels
 
     return steady(ds.map(convert, num_parallel_calls=parallel).prefetch(PREFETCH))
+
+
+def _part(ds, skip: int, take: int | None):
+    """``ds`` without its first ``skip`` elements, then at most ``take`` of them."""
+    if skip:
+        ds = ds.skip(int(skip))
+    return ds if take is None else ds.take(int(take))
 
 
 def steady(ds):

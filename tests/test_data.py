@@ -289,6 +289,25 @@ def test_shuffle_is_seeded_and_train_only_by_default(data_dir):
     np.testing.assert_array_equal(test_labels, fakedata.digits(40, seed=2)[1])
 
 
+def test_skip_and_take_leave_out_images_of_the_shuffled_order(data_dir, tmp_path):
+    fakedata.write_mnist_npz(data_dir / "mnist.npz", n_train=60, n_test=40)
+    fakedata.write_celeba(data_dir / "celeba", n=24)
+
+    def images(name, **kw):
+        ds = gu.load_dataset(name, "train", 16 if name == "celeba" else None, batch_size=8,
+                             seed=5, **kw)
+        return np.concatenate([x.numpy() for x, _ in ds])
+
+    for name, cache in (("mnist", False), ("celeba", False), ("celeba", True)):
+        whole = images(name, cache=cache)
+        np.testing.assert_array_equal(images(name, cache=cache, skip=16), whole[16:])
+        np.testing.assert_array_equal(images(name, cache=cache, skip=8, take=16), whole[8:24])
+    with pytest.raises(ValueError, match="cannot be negative"):
+        gu.load_dataset("mnist", skip=-8)
+    with pytest.raises(ValueError, match="repeat"):
+        gu.load_dataset("mnist", take=8, repeat=True)
+
+
 def test_default_splits_when_train_is_absent(data_dir):
     fakedata.write_mnist_idx(data_dir / "mnist", n=100)
     s = gu.default_splits("mnist")
