@@ -832,11 +832,13 @@ class FitRunner:
         data: ``epoch -> dataset`` of ``(images, labels)`` batches in the model's value range
             with at least as many batches as a block trains, or one such dataset for every block.
         jit_compile: XLA, as :func:`gencomp_utils.devices.choose` says.
+        steps_per_execution: train steps per call into TensorFlow, as ``choose`` says.
     """
 
-    def __init__(self, model, data, jit_compile: bool = False):
+    def __init__(self, model, data, jit_compile: bool = False, steps_per_execution: int = 1):
         if not model.compiled:
-            model.compile(jit_compile=bool(jit_compile))
+            model.compile(jit_compile=bool(jit_compile),
+                          steps_per_execution=int(steps_per_execution))
         self.model, self.data = model, data
         self.calls = 0
         self.last = {}
@@ -845,6 +847,9 @@ class FitRunner:
         """Train ``steps`` steps in one ``fit`` call (on ``dataset`` if given); return seconds."""
         if dataset is None:
             dataset = self.data(self.calls) if callable(self.data) else self.data
+        # exactly ``steps`` batches: with several steps per call, Keras would otherwise finish
+        # the last call on a repeated dataset (20 steps in calls of 16 would train 32)
+        dataset = dataset.take(int(steps))
         self.calls += 1
         t0 = time.perf_counter()
         out = self.model.fit(dataset, epochs=1, steps_per_epoch=int(steps), verbose=0,
@@ -911,7 +916,8 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
     ours_precisions = {"ours": device.precision}
     if bf16 and device.precision != "mixed_bfloat16":
         ours_precisions["ours (mixed_bfloat16)"] = "mixed_bfloat16"
-    runners = {label: FitRunner(build(precision=precision), epochs, device.jit_compile)
+    runners = {label: FitRunner(build(precision=precision), epochs, device.jit_compile,
+                                device.steps_per_execution)
                for label, precision in ours_precisions.items()}
     if flops != step_flops(runners["ours"].model, batch_size):  # FLOPs do not depend on dtype
         raise RuntimeError("The reference process built a different network from ours.")
@@ -1122,7 +1128,8 @@ def time_disk(kinds, *, n_images: int, batch_size: int, base_filters: int, laten
         xs = tf.concat([b[0] for b in batches], 0)  # one tensor in memory
         ys = tf.concat([b[1] for b in batches], 0)
         sources["memory"] = repeated_dataset(xs, ys, batch_size)
-        runner = FitRunner(model, sources["memory"], device.jit_compile)
+        runner = FitRunner(model, sources["memory"], device.jit_compile,
+                           device.steps_per_execution)
         log(f"disk vs memory, {kind} 64x64x3: warm-up ({len(batches)} batches in memory)")
         for ds in sources.values():
             runner.run(max(1, int(warmup)), ds)
@@ -1330,7 +1337,7 @@ def time_to_quality(minutes: float, *, preset, checkpoints: int = 20, eval_image
     keras.utils.set_random_seed(seed)
     model = models.ACGAN((28, 28, 1), 10, preset.latent_dim, preset.base_filters,
                          precision=device.precision, seed=seed)
-    model.compile(jit_compile=device.jit_compile)
+    model.compile(jit_compile=device.jit_compile, steps_per_execution=device.steps_per_execution)
     xs, bs = x * 2.0 - 1.0, int(preset.batch_size)
     spe = len(x) // bs
     if spe < 1:
@@ -1341,7 +1348,7 @@ def time_to_quality(minutes: float, *, preset, checkpoints: int = 20, eval_image
         s = state["step"]
         epoch, k = divmod(s, spe)
         n = min(n, spe - k)
-        part = training.epoch_dataset(xs, y, bs, seed, epoch).skip(k).take(n)  # as the engine
+        part = training.epoch_dataset(xs, y, bs, seed, epoch, first=k, batches=n)  # as the engine
         t0 = time.perf_counter()
         model.fit(part, epochs=1, steps_per_epoch=n, verbose=0, shuffle=False)
         state["step"] += n

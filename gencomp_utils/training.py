@@ -147,14 +147,17 @@ class Stream:
         return len(self.source())
 
     def dataset(self, batch_size: int, seed: int = 0, epoch: int = 0, value_range=(0.0, 1.0),
-                shuffle: bool = True):
-        """One epoch of full batches; the order depends only on ``(seed, epoch)``."""
+                shuffle: bool = True, first: int = 0, batches: int | None = None):
+        """One epoch of full batches; the order depends only on ``(seed, epoch)``. ``first`` and
+        ``batches``: only the batches from the ``first``-th on, at most ``batches`` of them (the
+        images before them are not read)."""
         from .data import load_dataset
 
         return load_dataset(self.name, self.split, self.image_size, batch_size,
                             value_range=value_range, attribute=self.attribute, shuffle=shuffle,
                             seed=int(seed) * 100_003 + int(epoch), drop_remainder=True,
-                            cache=self.cache)
+                            cache=self.cache, skip=int(first) * int(batch_size),
+                            take=None if batches is None else int(batches) * int(batch_size))
 
     def prepare(self):
         """With ``cache``: decode every image into the cache file now, unless it exists."""
@@ -186,8 +189,8 @@ class _ArrayFeed:
     def __len__(self):
         return len(self.x)
 
-    def epoch(self, batch_size, seed, epoch):
-        return epoch_dataset(self.x, self.y, batch_size, seed, epoch)
+    def epoch(self, batch_size, seed, epoch, first=0, batches=None):
+        return epoch_dataset(self.x, self.y, batch_size, seed, epoch, first, batches)
 
 
 class _StreamFeed:
@@ -200,8 +203,9 @@ class _StreamFeed:
     def __len__(self):
         return self.n
 
-    def epoch(self, batch_size, seed, epoch):
-        return self.stream.dataset(batch_size, seed, epoch, self.value_range)
+    def epoch(self, batch_size, seed, epoch, first=0, batches=None):
+        return self.stream.dataset(batch_size, seed, epoch, self.value_range, first=first,
+                                   batches=batches)
 
 
 def _as_data(data):
@@ -213,14 +217,17 @@ def _as_data(data):
                     f"(images, labels) tuple; got {type(data).__name__}.")
 
 
-def epoch_dataset(x, y, batch_size: int, seed: int, epoch: int):
+def epoch_dataset(x, y, batch_size: int, seed: int, epoch: int, first: int = 0,
+                  batches: int | None = None):
     """One epoch of shuffled, full batches; the order depends only on ``(seed, epoch)``, so a
-    resumed run sees the batches an uninterrupted run would have seen."""
+    resumed run sees the batches an uninterrupted run would have seen. ``first`` and
+    ``batches``: only the batches from the ``first``-th on, at most ``batches`` of them."""
     import tensorflow as tf
 
     order = np.random.default_rng([seed, epoch]).permutation(len(x))
     n = (len(x) // batch_size) * batch_size
-    idx = order[:n]
+    stop = n if batches is None else min(n, (int(first) + int(batches)) * batch_size)
+    idx = order[int(first) * batch_size:stop]
     ds = tf.data.Dataset.from_tensor_slices((x[idx], y[idx]))
     return steady(ds.batch(batch_size, drop_remainder=True).prefetch(PREFETCH))
 
@@ -371,14 +378,23 @@ def diversity(images, labels) -> float:
 
 
 def _make_callback(engine):
-    """A Keras callback for the per-step work: progress, evaluations, NaN detection."""
+    """A Keras callback for the work after each call into TensorFlow: progress, NaN detection."""
     import keras
 
     class StepCallback(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            engine._after_step(logs or {})
+            # ``batch``: the index of the call's last step in this ``fit`` (a call runs up to
+            # ``steps_per_execution`` steps, fewer at the end of the data)
+            engine._after_steps(batch + 1, logs or {})
 
     return StepCallback()
+
+
+def _weighted_means(parts: list[tuple[int, dict]]) -> dict:
+    """Metrics over several ``fit`` calls: each call's means, weighted by its steps."""
+    names = list(dict.fromkeys(k for _, values in parts for k in values))
+    return {k: sum(n * v[k] for n, v in parts if k in v) / sum(n for n, v in parts if k in v)
+            for k in names}
 
 
 class _Engine:
@@ -397,6 +413,7 @@ class _Engine:
         self.progress = progress
         self.eval_seconds = 0.0
         self.bad = None
+        self.call_start = self.call_steps = 0  # the steps the current fit call started at, runs
 
     # -- evaluation ------------------------------------------------------------------------
     def evaluate(self):
@@ -421,17 +438,48 @@ class _Engine:
         self.eval_seconds += time.perf_counter() - t0
 
     # -- inside fit -------------------------------------------------------------------------
-    def _after_step(self, logs):
-        self.step += 1
+    def _after_steps(self, done: int, logs):
+        """``done`` steps of the current ``fit`` call have run; ``logs``: the last step's."""
+        step = self.call_start + min(done, self.call_steps)
+        first, self.step = self.step + 1, step
         bad = {k: float(v) for k, v in logs.items() if not np.isfinite(float(v))}
         if bad and self.bad is None:
-            self.bad = {"step": self.step, "metrics": bad}
+            # a call's steps are checked together: the first non-finite value is in first..step
+            self.bad = {"step": step, "first_step": first, "metrics": bad}
             self.model.stop_training = True
             return
         if self.bar is not None:
-            self.bar.update(1)
-        if self.eval_every and self.step % self.eval_every == 0 and self.step < self.steps:
-            self.evaluate()
+            self.bar.update(step - first + 1)
+
+    def _fit(self, epoch: int, first: int, n: int, callback) -> tuple[float, dict]:
+        """Train the batches ``first .. first + n - 1`` of ``epoch`` in one ``fit`` call; return
+        its seconds and its metrics (means over its steps)."""
+        ds = self.feed.epoch(self.batch_size, self.seed, epoch, first=first, batches=n)
+        self.call_start, self.call_steps = self.step, n
+        t0 = time.perf_counter()
+        out = self.model.fit(ds, epochs=1, steps_per_epoch=n, verbose=0, shuffle=False,
+                             callbacks=[callback])
+        seconds = time.perf_counter() - t0
+        if self.bad is not None:
+            self._diverged()
+        return seconds, {k: float(v[-1]) for k, v in out.history.items()}
+
+    def _diverged(self):
+        h, bad = self.history, self.bad
+        h["status"] = "diverged"
+        h["diverged"] = bad
+        _write_json(self.out_dir / "history.json", h)
+        last = self.manager.latest_checkpoint
+        kept = (f"The last good checkpoint (step {int(last.split('-')[-1])}) is kept in "
+                f"{self.run_dir}." if last else "No checkpoint was written yet.")
+        where = (f"at step {bad['step']}" if bad["first_step"] == bad["step"] else
+                 f"by step {bad['step']} (in steps {bad['first_step']}-{bad['step']}, which ran "
+                 "in one call)")
+        raise TrainingDiverged(
+            f"{self.name}: training diverged {where}: "
+            + ", ".join(f"{k} = {v}" for k, v in bad["metrics"].items())
+            + f". {kept} Lower the learning rate or train in float32, then run again (a "
+            "changed configuration starts a new run).")
 
     # -- checkpoints ------------------------------------------------------------------------
     def save(self):
@@ -447,6 +495,8 @@ class _Engine:
         _write_json(self.out_dir / "history.json", self.history)
 
     def run(self):
+        """Train epoch by epoch: one ``fit`` call per epoch, split where an evaluation falls,
+        so that evaluations happen at their exact steps whatever the steps per call."""
         from tqdm.auto import tqdm
 
         h = self.history
@@ -461,32 +511,27 @@ class _Engine:
             if self.step == 0 and not h["evals"]:
                 self.evaluate()
             while self.step < self.steps:
-                epoch = self.step // spe
-                n = min(spe, self.steps - self.step)
-                ds = self.feed.epoch(self.batch_size, self.seed, epoch)
-                self.eval_seconds = 0.0
-                t0 = time.perf_counter()
-                out = self.model.fit(ds, epochs=1, steps_per_epoch=n, verbose=0, shuffle=False,
-                                     callbacks=[callback])
-                seconds = time.perf_counter() - t0 - self.eval_seconds
-                if self.bad is not None:
-                    h["status"] = "diverged"
-                    h["diverged"] = self.bad
-                    _write_json(self.out_dir / "history.json", h)
-                    last = self.manager.latest_checkpoint
-                    kept = (f"The last good checkpoint (step {int(last.split('-')[-1])}) is kept "
-                            f"in {self.run_dir}." if last else "No checkpoint was written yet.")
-                    raise TrainingDiverged(
-                        f"{self.name}: training diverged at step {self.bad['step']}: "
-                        + ", ".join(f"{k} = {v}" for k, v in self.bad["metrics"].items())
-                        + f". {kept} Lower the learning rate or train in float32, then run "
-                        "again (a changed configuration starts a new run).")
-                values = {k: float(v[-1]) for k, v in out.history.items()}
+                epoch, start = self.step // spe, self.step
+                end = min((epoch + 1) * spe, self.steps)
+                seconds, parts, self.eval_seconds = 0.0, [], 0.0
+                while self.step < end:
+                    stop = end
+                    if self.eval_every:
+                        stop = min(stop, (self.step // self.eval_every + 1) * self.eval_every)
+                    n = stop - self.step
+                    s, values = self._fit(epoch, self.step - epoch * spe, n, callback)
+                    seconds += s
+                    parts.append((n, values))
+                    if self.eval_every and self.step % self.eval_every == 0 \
+                            and self.step < self.steps:
+                        self.evaluate()
+                values = _weighted_means(parts)
                 h["metric_names"] = list(values)
                 h["epochs"].append({
-                    "epoch": epoch, "step": self.step, "steps": n,
-                    "images": n * self.batch_size, "seconds": seconds,
-                    "images_per_second": n * self.batch_size / max(seconds, 1e-9),
+                    "epoch": epoch, "step": self.step, "steps": self.step - start,
+                    "images": (self.step - start) * self.batch_size, "seconds": seconds,
+                    "images_per_second": (self.step - start) * self.batch_size
+                    / max(seconds, 1e-9),
                     "eval_seconds": self.eval_seconds, "metrics": values})
                 if self.bar is not None:
                     self.bar.set_postfix({k: f"{v:.3g}" for k, v in list(values.items())[:3]})
@@ -575,13 +620,16 @@ def train(build, data, steps: int, *, name: str, batch_size: int = 64, seed: int
                          f"{strategy.num_replicas_in_sync} replicas.")
     streamed = isinstance(data, Stream)
     x, y = data.head(min(batch_size, len(data))) if streamed else data.arrays()
+    # several steps per call fail under a distribution strategy (see gencomp_utils.devices)
+    per_call = device.steps_per_execution if strategy is tf.distribute.get_strategy() else 1
     with strategy.scope():
         keras.utils.set_random_seed(seed)
         model = build()
         if not model.compiled:
-            model.compile(jit_compile=device.jit_compile)
+            model.compile(jit_compile=device.jit_compile, steps_per_execution=per_call)
         else:
             model.jit_compile = device.jit_compile
+            model.steps_per_execution = per_call
             model.train_function = None
         for opt_name, opt in _optimizers(model).items():
             if opt is None:

@@ -179,6 +179,13 @@ def test_reference_step_and_ours_run_with_finite_losses(kind, digits16):
     ours = bench.FitRunner(bench.build_model(spec, base_filters=4, latent_dim=4), ds)
     assert ours.run(3) > 0
     assert ours.losses() and all(np.isfinite(v) for v in ours.losses().values()), ours.losses()
+    # Several steps per call: a block still trains exactly the steps it times.
+    many = bench.FitRunner(bench.build_model(spec, base_filters=4, latent_dim=4), ds,
+                           steps_per_execution=4)
+    optimizer = many.model.optimizer if kind == "vae" else many.model.d_optimizer
+    many.run(6)
+    many.run(3)
+    assert many.model.steps_per_execution == 4 and int(optimizer.iterations) == 9
 
 
 def test_reference_vae_loss_is_the_models_loss(digits16):

@@ -60,6 +60,11 @@ def test_mocked_physical_devices_and_overrides():
     assert c.kind == "GPU" and not c.jit_compile
     assert devices.choose(devices=["CPU", "GPU", "GPU"], strategy="default").strategy == "default"
     assert devices.choose(devices=["CPU", "CPU"], strategy="mirrored").count == 2
+    assert devices.choose(devices=["CPU"]).steps_per_execution == devices.STEPS_PER_EXECUTION
+    assert "16 steps per call" in str(devices.choose(devices=["GPU"]))
+    assert devices.choose(devices=["CPU"], steps_per_execution=1).steps_per_execution == 1
+    assert devices.choose(devices=["GPU", "GPU"]).steps_per_execution == 1  # mirrored
+    assert devices.choose(devices=["TPU"]).steps_per_execution == 1
 
 
 def test_bad_device_requests_are_refused():
@@ -69,6 +74,8 @@ def test_bad_device_requests_are_refused():
         devices.choose(strategy="horovod", devices=["CPU"])
     with pytest.raises(ValueError, match="needs a TPU"):
         devices.choose(strategy="tpu", devices=["CPU", "GPU"])
+    with pytest.raises(ValueError, match="steps_per_execution must be at least 1"):
+        devices.choose(devices=["CPU"], steps_per_execution=0)
 
 
 def test_cpu_flag_detection():
@@ -203,17 +210,56 @@ class PoisonedVAE(models.ConditionalVAE):
         return super().train_step((x, y))
 
 
-def test_a_diverged_run_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
+@pytest.mark.parametrize("per_call,where,first,last", [
+    (1, r"at step 9", 9, 9),
+    (16, r"by step 12 \(in steps 9-12, which ran in one call\)", 9, 12)])
+def test_a_diverged_run_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
+        tmp_path, per_call, where, first, last):
     data = training.ArrayData(*tiny_data())
     build = lambda: PoisonedVAE((16, 16, 1), num_classes=10, latent_dim=4,  # noqa: E731
                                 base_filters=4)
-    with pytest.raises(training.TrainingDiverged, match=r"diverged at step 9: .*nan.*"
+    with pytest.raises(training.TrainingDiverged, match=where + r": .*nan.*"
                        r"last good checkpoint \(step 8\)"):
         training.train(build, data, 16, name="nan", batch_size=16, out_dir=tmp_path,
-                       device=CPU, progress=False)
+                       device=CPU.replace(steps_per_execution=per_call), progress=False)
     h = training.load_history(tmp_path)
-    assert h["status"] == "diverged" and h["diverged"]["step"] == 9
+    assert h["status"] == "diverged"
+    assert (h["diverged"]["first_step"], h["diverged"]["step"]) == (first, last)
     assert [e["step"] for e in h["epochs"]] == [4, 8]
+
+
+def test_several_steps_per_call_train_the_same_model_and_evaluate_at_the_same_steps(tmp_path):
+    """Epochs of 4 steps, evaluations every 3: the engine splits its fit calls at 3, 6 and 9 so
+    that evaluations see the model of exactly those steps, and the batches are the same."""
+    data = training.ArrayData(*tiny_data())
+    runs = {}
+    for per_call in (1, 16):
+        device = CPU.replace(steps_per_execution=per_call)
+        runs[per_call] = training.train(
+            tiny_vae(), data, 10, name=f"vae{per_call}", batch_size=16, seed=0, eval_every=3,
+            out_dir=tmp_path / str(per_call), device=device, progress=False, retrain=True)
+    one, many = runs[1], runs[16]
+    assert many.model.steps_per_execution == 16 and one.model.steps_per_execution == 1
+    for r in (one, many):
+        assert [e["step"] for e in r.history["evals"]] == [0, 3, 6, 9, 10]
+        assert [(e["epoch"], e["steps"]) for e in r.history["epochs"]] == [(0, 4), (1, 4),
+                                                                          (2, 2)]
+    for a, b in zip(one.model.weights, many.model.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+    for ea, eb in zip(one.history["epochs"], many.history["epochs"]):
+        for k in ea["metrics"]:
+            assert ea["metrics"][k] == pytest.approx(eb["metrics"][k], rel=1e-4)
+    for ea, eb in zip(one.history["evals"], many.history["evals"]):
+        assert ea["sharpness"] == pytest.approx(eb["sharpness"], rel=1e-3)
+
+
+def test_part_of_an_epoch_is_the_same_batches_as_the_whole():
+    x, y = tiny_data(80)
+    whole = [b.numpy() for _, b in training.epoch_dataset(x, y, 16, 3, 2)]
+    parts = [b.numpy() for first, n in ((0, 1), (1, 3), (4, 9))
+             for _, b in training.epoch_dataset(x, y, 16, 3, 2, first=first, batches=n)]
+    assert len(whole) == 5
+    np.testing.assert_array_equal(np.concatenate(parts), np.concatenate(whole))
 
 
 def test_bad_arguments_are_refused(tmp_path):
@@ -369,6 +415,12 @@ def test_stream_reads_files_batch_by_batch_and_trains():
     again = [y.numpy().tolist() for _, y in stream.dataset(16, seed=3, epoch=0)]
     later = [y.numpy().tolist() for _, y in stream.dataset(16, seed=3, epoch=1)]
     assert first == again and len(first) == 3 and first != later  # order: (seed, epoch) only
+    whole = np.concatenate([x.numpy() for x, _ in stream.dataset(16, seed=3, epoch=0)])
+    rest = np.concatenate([x.numpy() for x, _ in stream.dataset(16, seed=3, epoch=0, first=1)])
+    one = np.concatenate([x.numpy() for x, _ in stream.dataset(16, seed=3, epoch=0, first=1,
+                                                                 batches=1)])
+    np.testing.assert_array_equal(rest, whole[16:])
+    np.testing.assert_array_equal(one, whole[16:32])
     x, y = stream.head(5)
     assert x.shape == (5, 16, 16, 3) and 0 <= x.min() and x.max() <= 1 and set(y) <= {0, 1}
 
