@@ -590,7 +590,8 @@ def train(build, data, steps: int, *, name: str, batch_size: int = 64, seed: int
             hook for the metrics of notebook 06).
         keep: checkpoints kept (the last ``keep``).
         device: from :func:`gencomp_utils.devices.choose` (``None``: ``choose()``); its
-            ``jit_compile`` is used; the model's precision is the model's own.
+            ``jit_compile`` and ``steps_per_execution`` are used (the latter only with the
+            default strategy); the model's precision is the model's own.
         strategy: a ``tf.distribute.Strategy`` (``None``: from ``device``).
         retrain: delete any checkpoint of this key first.
         progress: show a progress bar.
