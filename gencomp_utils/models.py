@@ -172,10 +172,7 @@ def _subpixel_transposed_conv(x, kernel):
     @tf.custom_gradient
     def transposed(x, kernel):
         y = tf.nn.conv2d(x, _subpixel_kernel(kernel), 1, "SAME")  # (B, h, w, 2 * 2 * out)
-        b, h, w = tf.shape(y)[0], tf.shape(y)[1], tf.shape(y)[2]
-        out = kernel.shape[2]
-        y = tf.reshape(y, (b, h, w, 2, 2, out))
-        y = tf.reshape(tf.transpose(y, (0, 1, 3, 2, 4, 5)), (b, 2 * h, 2 * w, out))
+        y = tf.nn.depth_to_space(y, 2)  # channel (ry * 2 + rx) * out + c -> pixel (ry, rx)
 
         def grad(dy):
             dx = tf.nn.conv2d(dy, kernel, strides, "SAME")
@@ -718,8 +715,8 @@ class ConditionalVAE(_Conditional):
         z = ops.expand_dims(mean, 0) + ops.exp(0.5 * log_var)[None] * eps  # (L, B, D)
         z = ops.reshape(z, (big_l * b, d))
         y = self._onehot(labels)
-        y_rep = ops.tile(y, (big_l, 1))
-        x_rep = ops.tile(x, (big_l, 1, 1, 1))
+        y_rep = ops.tile(y, (big_l, 1)) if big_l > 1 else y
+        x_rep = ops.tile(x, (big_l, 1, 1, 1)) if big_l > 1 else x
         out = self.decoder([z, y_rep], training=training)  # (L * B, H, W, C)
         recon = ops.mean(ops.reshape(self.neg_log_likelihood(x_rep, out), (big_l, b)), axis=0)
         kl = 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=1)
