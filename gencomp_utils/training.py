@@ -413,7 +413,7 @@ class _Engine:
         self.progress = progress
         self.eval_seconds = 0.0
         self.bad = None
-        self.call_start = self.call_steps = 0  # the steps the current fit call started at, runs
+        self.call_start = self.call_steps = 0  # the current fit call: the step before it, its steps
 
     # -- evaluation ------------------------------------------------------------------------
     def evaluate(self):
