@@ -16,9 +16,10 @@ tests mock a GPU or a TPU machine) and decides:
   TensorFlow runs. Between calls, Python waits for the step and reads its results: about 2-3 ms
   on this course's CPU, a tenth of a 28x28 VAE step. :data:`STEPS_PER_EXECUTION` steps per call
   trained the 28x28 VAE 15-16 %, the 32x32 VAE 10 % and the AC-GAN 2-5 % faster there (``fit``,
-  interleaved rounds); accelerators, whose steps are shorter, should gain more. Under a ``MirroredStrategy`` or ``TPUStrategy`` it is 1: Keras's
-  multi-step call fails there (keras-team/keras#19246, "You must feed a value for placeholder
-  tensor", reproduced with two CPU replicas).
+  interleaved rounds); accelerators, whose steps are shorter, should gain more. Under a
+  ``MirroredStrategy`` or ``TPUStrategy`` it is 1: Keras's multi-step call fails there
+  (keras-team/keras#19246, "You must feed a value for placeholder tensor", reproduced with two
+  CPU replicas).
 
 ``import gencomp_utils.devices`` does not import TensorFlow; :func:`choose` and
 :func:`make_strategy` do, unless they are given the device list.

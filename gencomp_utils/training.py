@@ -391,10 +391,10 @@ def _make_callback(engine):
 
 
 def _weighted_means(parts: list[tuple[int, dict]]) -> dict:
-    """Metrics over several ``fit`` calls: each call's means, weighted by its steps."""
-    names = list(dict.fromkeys(k for _, values in parts for k in values))
-    return {k: sum(n * v[k] for n, v in parts if k in v) / sum(n for n, v in parts if k in v)
-            for k in names}
+    """Metrics over several ``fit`` calls of one model: each call's means, weighted by its
+    steps."""
+    steps = sum(n for n, _ in parts)
+    return {k: sum(n * values[k] for n, values in parts) / steps for k in parts[0][1]}
 
 
 class _Engine:
