@@ -13,10 +13,11 @@ transposed convolutions doubles it back (the decoder and the generator).
 - :class:`ACGAN` plays the game of Eq. (6): the discriminator ascends Eq. (8) and also names the
   class; the generator uses the non-saturating form of Eq. (7) by default.
 
-Three parts compute what Keras's own layers compute, in a form that is faster on a CPU
+Four parts compute what Keras's own layers compute, in a form that is faster on a CPU
 (``fast_layers=False`` builds the networks from Keras's layers instead; the benchmark's reference
-does): the last transposed convolution (:class:`SubpixelConv2DTranspose`), the discriminator's
-dropout (:class:`MaskDropout`), and the default optimizer (:class:`FusedAdam`).
+does): the last transposed convolution (:class:`SubpixelConv2DTranspose`), the gradient to the
+image of the first convolution (:class:`SubpixelGradConv2D`), the discriminator's dropout
+(:class:`MaskDropout`), and the default optimizer (:class:`FusedAdam`).
 
 Labels are class indices ``(B,)`` (one-hot encoded inside the models), or multi-hot vectors
 ``(B, K)`` for several CelebA attributes at once. Every sampling helper returns images in [0, 1],
@@ -26,6 +27,7 @@ Taught in notebooks 03 (MNIST), 04 (CIFAR-10) and 05 (CelebA).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -144,16 +146,33 @@ def _subpixel_index() -> np.ndarray:
 _SUBPIXEL_INDEX = _subpixel_index()
 
 
+@functools.lru_cache(maxsize=None)
+def _subpixel_gather(out_c: int, in_c: int) -> np.ndarray:
+    """``(3, 3, in_c, 4 * out_c)``: where each entry of the sub-pixel kernel sits in the
+    flattened ``(4, 4, out_c, in_c)`` kernel, or ``16 * out_c * in_c`` (an appended zero)."""
+    dy, dx, c, ry, rx, o = np.meshgrid(*(np.arange(n) for n in (3, 3, in_c, 2, 2, out_c)),
+                                       indexing="ij")
+    tap = _SUBPIXEL_INDEX[dy, dx, ry, rx]
+    flat = np.where(tap < 16, (tap * out_c + o) * in_c + c, 16 * out_c * in_c)
+    return flat.reshape(3, 3, in_c, 4 * out_c).astype(np.int32)
+
+
 def _subpixel_kernel(kernel):
     """A transposed convolution's kernel ``(4, 4, out, in)`` as the 3x3 kernel ``(3, 3, in,
-    2 * 2 * out)`` of its sub-pixel form, zero where a phase has no tap."""
+    2 * 2 * out)`` of its sub-pixel form, zero where a phase has no tap (one gather: the
+    kernels that take this form are small)."""
     k = ops.convert_to_tensor(kernel)
-    out_c, in_c = k.shape[2], k.shape[3]
-    flat = ops.concatenate([ops.reshape(ops.transpose(k, (0, 1, 3, 2)), (16, in_c, out_c)),
-                            ops.zeros((1, in_c, out_c), k.dtype)], axis=0)
-    taps = ops.take(flat, _SUBPIXEL_INDEX.reshape(-1), axis=0)       # (36, in, out)
-    taps = ops.reshape(taps, (3, 3, 2, 2, in_c, out_c))
-    return ops.reshape(ops.transpose(taps, (0, 1, 4, 2, 3, 5)), (3, 3, in_c, 4 * out_c))
+    flat = ops.concatenate([ops.reshape(k, (-1,)), ops.zeros((1,), k.dtype)], axis=0)
+    return ops.take(flat, _subpixel_gather(int(k.shape[2]), int(k.shape[3])))
+
+
+def _subpixel_form(x, kernel):
+    """The stride-2, kernel-4, "same" transposed convolution of ``x (B, h, w, in)`` with
+    ``kernel (4, 4, out, in)`` in its sub-pixel form: ``(B, 2h, 2w, out)``."""
+    import tensorflow as tf
+
+    y = tf.nn.conv2d(x, _subpixel_kernel(kernel), 1, "SAME")  # (B, h, w, 2 * 2 * out)
+    return tf.nn.depth_to_space(y, 2)  # channel (ry * 2 + rx) * out + c -> pixel (ry, rx)
 
 
 def _subpixel_transposed_conv(x, kernel):
@@ -171,8 +190,7 @@ def _subpixel_transposed_conv(x, kernel):
 
     @tf.custom_gradient
     def transposed(x, kernel):
-        y = tf.nn.conv2d(x, _subpixel_kernel(kernel), 1, "SAME")  # (B, h, w, 2 * 2 * out)
-        y = tf.nn.depth_to_space(y, 2)  # channel (ry * 2 + rx) * out + c -> pixel (ry, rx)
+        y = _subpixel_form(x, kernel)
 
         def grad(dy):
             dx = tf.nn.conv2d(dy, kernel, strides, "SAME")
@@ -216,17 +234,80 @@ class SubpixelConv2DTranspose(layers.Conv2DTranspose):
         return self.activation(y) if self.activation is not None else y
 
 
+def _mask_bits(rate: float) -> int:
+    """Random bits per value of a dropout mask: 8 when ``rate * 256`` is a whole number (the
+    kept fraction is then exactly ``1 - rate``), else 16."""
+    return 8 if float(rate * 256).is_integer() else 16
+
+
+def _conv_subpixel_input_gradient(x, kernel):
+    """``tf.nn.conv2d(x, kernel, 2, "SAME")`` for ``kernel (4, 4, in, out)`` and ``x (B, H, W,
+    in)`` with even ``H`` and ``W``, without bias; its gradient with respect to ``x`` (the
+    transposed convolution of the incoming gradient) is computed in the sub-pixel form, the one
+    for ``kernel`` by TensorFlow's own kernel."""
+    import tensorflow as tf
+
+    strides = [1, 2, 2, 1]
+
+    @tf.custom_gradient
+    def conv(x, kernel):
+        y = tf.nn.conv2d(x, kernel, strides, "SAME")
+
+        def grad(dy):
+            # the transposed convolution from ``out`` back to ``in`` channels takes the kernel
+            # as (4, 4, in, out): this kernel's own layout
+            dx = _subpixel_form(dy, kernel)
+            dk = tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(kernel),
+                                                 out_backprop=dy, strides=strides, padding="SAME")
+            return dx, dk
+
+        return y, grad
+
+    return conv(tf.convert_to_tensor(x), tf.convert_to_tensor(kernel))
+
+
+@keras.saving.register_keras_serializable(package="gencomp")
+class SubpixelGradConv2D(layers.Conv2D):
+    """``keras.layers.Conv2D`` (stride 2, kernel 4, "same", even input sides) whose gradient
+    with respect to its input is computed in the sub-pixel form.
+
+    The same layer, output and gradients (to float rounding, see the tests); other settings
+    use Keras's own computation. Meant for a network's first layer, on the image: the input
+    gradient is then a transposed convolution to 1 or 3 channels, which TensorFlow's CPU
+    kernels run slowly (2.9 ms at 64 x 28 x 28 x 1 with oneDNN against 1.0 ms in the sub-pixel
+    form, the form :class:`SubpixelConv2DTranspose` runs forward). The discriminator needs it
+    to pass the gradient to the generator.
+    """
+
+    def _subpixel(self, inputs) -> bool:
+        h, w = inputs.shape[1], inputs.shape[2]
+        return (tuple(self.strides) == (2, 2) and tuple(self.kernel_size) == (4, 4)
+                and self.padding == "same" and self.data_format == "channels_last"
+                and tuple(self.dilation_rate) == (1, 1) and self.groups == 1
+                and h is not None and w is not None and h % 2 == 0 and w % 2 == 0)
+
+    def convolution_op(self, inputs, kernel):
+        # Keras's Conv2D.call adds the bias and applies the activation around this
+        if not self._subpixel(inputs):
+            return super().convolution_op(inputs, kernel)
+        kernel = ops.convert_to_tensor(kernel)
+        if self.compute_dtype != kernel.dtype:
+            kernel = ops.cast(kernel, self.compute_dtype)
+        return _conv_subpixel_input_gradient(inputs, kernel)
+
+
 @keras.saving.register_keras_serializable(package="gencomp")
 class MaskDropout(layers.Dropout):
-    """``keras.layers.Dropout`` with a mask drawn from 16 random bits per value.
+    """``keras.layers.Dropout`` with a mask drawn from 8 or 16 random bits per value.
 
     The same layer (configuration, seed generator, scaling by the kept fraction), with a
-    cheaper mask: TensorFlow's CPU random kernels cost about 6 ns per 32-bit number, and the
-    mask of Keras's layer draws one float per value; this one draws one 32-bit number per two
-    values and keeps a value when its 16 bits reach ``round(rate * 65536)``. The kept fraction
-    is then ``1 - round(rate * 65536) / 65536`` (exactly ``1 - rate`` for rates such as 0.25;
-    within 1e-5 of it for any rate), and kept values are scaled by its inverse. A
-    ``noise_shape`` uses Keras's own computation.
+    cheaper mask: TensorFlow's CPU random kernels cost about 4-6 ns per 32-bit number, and the
+    mask of Keras's layer draws one float per value. This one draws one 32-bit number per four
+    values (8 bits each) when ``rate * 256`` is a whole number (0.25, 0.5, 0.3125, ...), and per
+    two values (16 bits each) otherwise, and keeps a value when its bits reach ``round(rate *
+    2**bits)``. The kept fraction is then ``1 - round(rate * 2**bits) / 2**bits``: exactly
+    ``1 - rate`` with 8 bits, within 1e-5 of it with 16; kept values are scaled by its
+    inverse. A ``noise_shape`` uses Keras's own computation.
     """
 
     def call(self, inputs, training=False):
@@ -234,17 +315,21 @@ class MaskDropout(layers.Dropout):
             return super().call(inputs, training=training)
         import tensorflow as tf
 
-        drop = int(round(self.rate * 65536))
-        if drop >= 65536:
+        bits = _mask_bits(self.rate)
+        levels = 2 ** bits
+        drop = int(round(self.rate * levels))
+        if drop >= levels:
             return ops.zeros_like(inputs)
         x = tf.convert_to_tensor(inputs)
         n = tf.size(x)
+        per_word = 32 // bits
         seed = tf.cast(self.seed_generator.next(), tf.int32)
-        bits = tf.random.stateless_uniform([(n + 1) // 2], seed, minval=None, maxval=None,
-                                           dtype=tf.uint32)
-        half = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:n]
-        keep = tf.reshape(half >= tf.constant(drop, tf.uint16), tf.shape(x))
-        scale = tf.constant(65536.0 / (65536 - drop), x.dtype)
+        words = tf.random.stateless_uniform([(n + per_word - 1) // per_word], seed, minval=None,
+                                            maxval=None, dtype=tf.uint32)
+        small = tf.uint8 if bits == 8 else tf.uint16
+        values = tf.reshape(tf.bitcast(words, small), [-1])[:n]
+        keep = tf.reshape(values >= tf.constant(drop, small), tf.shape(x))
+        scale = tf.constant(levels / (levels - drop), x.dtype)
         return x * (tf.cast(keep, x.dtype) * scale)
 
 
@@ -302,7 +387,8 @@ def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], labe
         precision: Keras dtype policy of the hidden layers.
         dropout: dropout after each convolution.
         normalize: batch-normalise the hidden convolutions (not the first).
-        fast_layers: dropout through :class:`MaskDropout` (``False``: ``keras.layers.Dropout``).
+        fast_layers: the first convolution as a :class:`SubpixelGradConv2D` and dropout
+            through :class:`MaskDropout` (``False``: Keras's ``Conv2D`` and ``Dropout``).
 
     Returns:
         A functional model ``[x] or [x, y_onehot] -> [head, ...]``.
@@ -313,8 +399,9 @@ def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], labe
     x = x_in
     for i, ((hh, ww), f) in enumerate(zip(arch.sizes()[1:], arch.filters)):
         # (B, 2h, 2w, c) -> (B, h, w, f): one halving
-        x = layers.Conv2D(f, arch.kernel_size, strides=2, padding="same", dtype=precision,
-                          name=f"conv{i}")(x)
+        conv = SubpixelGradConv2D if fast_layers and i == 0 else layers.Conv2D
+        x = conv(f, arch.kernel_size, strides=2, padding="same", dtype=precision,
+                 name=f"conv{i}")(x)
         if normalize and i > 0:
             x = layers.BatchNormalization(dtype=precision, name=f"norm{i}")(x)
         x = layers.LeakyReLU(0.2, dtype=precision, name=f"act{i}")(x)
@@ -605,8 +692,9 @@ class ConditionalVAE(_Conditional):
         beta: weight of the KL term (1: the ELBO itself).
         precision: Keras dtype policy (``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"``).
         seed: seed of the reparameterisation noise.
-        fast_layers: build the last decoder layer as a :class:`SubpixelConv2DTranspose` (the
-            same function, faster on a CPU); ``False``: Keras's own layer.
+        fast_layers: build the last decoder layer as a :class:`SubpixelConv2DTranspose` and
+            the encoder's first as a :class:`SubpixelGradConv2D` (the same functions, faster
+            on a CPU); ``False``: Keras's own layers.
 
     Metrics (per image, in nats): ``loss``, ``reconstruction``, ``kl`` and ``elbo``
     (``-(reconstruction + kl)``, whatever ``beta`` is).
@@ -834,9 +922,10 @@ class ACGAN(_Conditional):
         dropout: dropout in the discriminator.
         precision: Keras dtype policy.
         seed: seed of the generator's noise.
-        fast_layers: build the generator's last layer as a :class:`SubpixelConv2DTranspose` and
-            the discriminator's dropout as :class:`MaskDropout` (the same functions, faster on a
-            CPU); ``False``: Keras's own layers.
+        fast_layers: build the generator's last layer as a :class:`SubpixelConv2DTranspose`,
+            the discriminator's first as a :class:`SubpixelGradConv2D` and its dropout as
+            :class:`MaskDropout` (the same functions, faster on a CPU); ``False``: Keras's own
+            layers.
 
     Trains on images in [-1, 1] (the generator ends in tanh); every sampling helper returns
     images in [0, 1]. Metrics: ``d_loss``, ``g_loss``, ``d_class`` (class loss on real images),

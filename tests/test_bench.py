@@ -115,15 +115,20 @@ def test_live_convolutions_match_the_hand_count_of_a_gan_step():
     (2 + 2) and the input gradients between its layers (1 + 1). G's update: G forward (2), D
     forward (2), D's input gradients down to the image (2), G's filter and input gradients
     (2 + 2). G's forward passes: one input-gradient kernel (the hidden transposed
-    convolution) and one ordinary convolution (the last layer's sub-pixel form); G's input
+    convolution) and one ordinary convolution (the last layer's sub-pixel form); D's gradient
+    to the image is an ordinary convolution too (the first layer's sub-pixel form); G's input
     gradients are ordinary convolutions."""
     gan = models.ACGAN((28, 28, 1), **TINY)
     gan.compile()
     convs = bench.live_convolutions(gan, 4)
-    assert _by_type(convs) == {"Conv2D": 10, "Conv2DBackpropInput": 6,
+    assert _by_type(convs) == {"Conv2D": 11, "Conv2DBackpropInput": 5,
                                "Conv2DBackpropFilter": 6}
-    # the only gradient to an image: through D to the generated batch, in G's update
-    assert [c["output"] for c in convs].count([4, 28, 28, 1]) == 1
+    # the sub-pixel forms: G's last layer in each update, and D's gradient to the generated
+    # batch in G's update; no kernel computes an image directly
+    subpixel = [c for c in convs if c["strides"] == [1, 1, 1, 1]]
+    assert len(subpixel) == 3
+    assert all(c["type"] == "Conv2D" and c["output"] == [4, 14, 14, 4] for c in subpixel)
+    assert [c["output"] for c in convs].count([4, 28, 28, 1]) == 0
 
 
 def test_time_convolutions_times_each_kind_and_refuses_others():
@@ -360,9 +365,9 @@ def test_the_reference_process_runs_with_tensorflows_defaults(monkeypatch):
     assert flops == bench.step_flops(bench.build_model(spec, 4, 4), 8)
     assert seconds > 0 and set(losses) == {"d_loss", "g_loss"}
     assert all(np.isfinite(v) for v in losses.values())
-    # the tutorials' layers: Keras's own dropout and transposed convolution
-    assert {"Dropout", "Conv2DTranspose"} <= set(layer_kinds)
-    assert not {"MaskDropout", "SubpixelConv2DTranspose"} & set(layer_kinds)
+    # the tutorials' layers: Keras's own dropout and (transposed) convolutions
+    assert {"Dropout", "Conv2DTranspose", "Conv2D"} <= set(layer_kinds)
+    assert not {"MaskDropout", "SubpixelConv2DTranspose", "SubpixelGradConv2D"} & set(layer_kinds)
     assert not reference.process.is_alive()
 
 

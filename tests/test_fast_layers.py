@@ -90,6 +90,65 @@ def test_other_transposed_convolutions_use_keras_computation(kernel, strides):
     np.testing.assert_allclose(sub(x), ref(x), rtol=1e-5, atol=1e-5)
 
 
+def _conv_pair(filters, kernel, strides, activation, shape, seed=0):
+    """Keras's Conv2D and the one with the sub-pixel input gradient, with the same weights."""
+    ref = keras.layers.Conv2D(filters, kernel, strides=strides, padding="same",
+                              activation=activation)
+    sub = models.SubpixelGradConv2D(filters, kernel, strides=strides, padding="same",
+                                    activation=activation)
+    ref.build(shape)
+    sub.build(shape)
+    rng = np.random.default_rng(seed)
+    for a, b in zip(ref.weights, sub.weights):
+        a.assign(rng.normal(size=a.shape).astype("float32"))
+        b.assign(a)
+    return ref, sub
+
+
+@pytest.mark.parametrize("filters, side, channels, activation", [
+    (32, 28, 1, None), (16, 32, 3, "tanh"), (5, 10, 2, None)])
+def test_subpixel_input_gradient_convolution_equals_keras(filters, side, channels, activation):
+    x = np.random.default_rng(4).normal(size=(4, side, side + 2, channels)).astype("float32")
+    ref, sub = _conv_pair(filters, 4, 2, activation, x.shape)
+    assert sub._subpixel(x)
+    want, got = _outputs_and_gradients(ref, x), _outputs_and_gradients(sub, x)
+    assert got[0].shape == (4, side // 2, side // 2 + 1, filters)
+    for name, w, g in zip(["output", "input gradient", "kernel gradient", "bias gradient"],
+                          want, got):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * np.abs(w).max(), err_msg=name)
+
+
+def test_subpixel_input_gradient_convolution_in_a_compiled_step_and_at_second_order():
+    x = tf.convert_to_tensor(np.random.default_rng(5).normal(size=(3, 8, 8, 3)).astype("float32"))
+    ref, sub = _conv_pair(4, 4, 2, "tanh", x.shape)
+
+    @tf.function
+    def run(layer):
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = layer(x)
+                loss = tf.reduce_sum(y * tf.cos(y))
+            dx = inner.gradient(loss, x)
+            penalty = tf.reduce_sum(dx * dx)
+        return [dx] + outer.gradient(penalty, layer.trainable_variables)
+
+    for name, w, g in zip(["input gradient", "kernel second order", "bias second order"],
+                          run(ref), run(sub)):
+        w, g = w.numpy(), g.numpy()
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * np.abs(w).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("kernel, strides, side", [(3, 2, 8), (4, 1, 8), (4, 2, 9)])
+def test_other_convolutions_use_keras_computation(kernel, strides, side):
+    x = np.random.default_rng(6).normal(size=(2, side, side, 3)).astype("float32")
+    ref, sub = _conv_pair(4, kernel, strides, None, x.shape)
+    assert not sub._subpixel(x)
+    for name, w, g in zip(["output", "input gradient", "kernel gradient", "bias gradient"],
+                          _outputs_and_gradients(ref, x), _outputs_and_gradients(sub, x)):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
 def test_mask_dropout_keeps_the_right_fraction_and_scales_by_it():
     x = tf.ones((64, 14, 14, 32))
     layer = models.MaskDropout(0.25, seed=3)
@@ -103,6 +162,26 @@ def test_mask_dropout_keeps_the_right_fraction_and_scales_by_it():
     assert (layer(x, training=True).numpy() != y).any()
     again = models.MaskDropout(0.25, seed=3)
     np.testing.assert_array_equal(again(x, training=True), y)
+
+
+def test_mask_dropout_bits_per_value():
+    # 8 bits when they give the rate exactly, else 16
+    assert [models._mask_bits(r) for r in (0.25, 0.5, 0.3125, 1.0)] == [8, 8, 8, 8]
+    assert [models._mask_bits(r) for r in (0.1, 0.3, 0.9, 1 / 3)] == [16, 16, 16, 16]
+
+
+@pytest.mark.parametrize("rate", [0.25, 0.1])
+def test_mask_dropout_values_sharing_a_random_word_are_independent(rate):
+    # 4 (8 bits) or 2 (16 bits) neighbouring values take their bits from one 32-bit number:
+    # each position in the word keeps 1 - rate of its values, and the positions' masks are
+    # uncorrelated
+    x = tf.ones((400_000,))
+    kept = models.MaskDropout(rate, seed=8)(x, training=True).numpy() != 0
+    per_word = 32 // models._mask_bits(rate)
+    columns = kept.reshape(-1, per_word).T.astype(float)
+    np.testing.assert_allclose(columns.mean(axis=1), 1 - rate, atol=0.006)
+    corr = np.corrcoef(columns)[np.triu_indices(per_word, 1)]
+    assert np.abs(corr).max() < 0.015
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.5, 0.9])
@@ -160,6 +239,8 @@ def test_models_build_their_fast_layers_only_when_asked(fast):
     kinds = {type(lyr) for net in (gan.generator, gan.discriminator, vae.decoder)
              for lyr in net.layers}
     assert (models.SubpixelConv2DTranspose in kinds) is fast
+    firsts = {type(net.get_layer("conv0")) for net in (gan.discriminator, vae.encoder)}
+    assert firsts == ({models.SubpixelGradConv2D} if fast else {keras.layers.Conv2D})
     assert (models.MaskDropout in kinds) is fast
     assert (keras.layers.Dropout in kinds) is not fast
     assert gan.get_config()["fast_layers"] is fast
