@@ -234,12 +234,6 @@ class SubpixelConv2DTranspose(layers.Conv2DTranspose):
         return self.activation(y) if self.activation is not None else y
 
 
-def _mask_bits(rate: float) -> int:
-    """Random bits per value of a dropout mask: 8 when ``rate * 256`` is a whole number (the
-    kept fraction is then exactly ``1 - rate``), else 16."""
-    return 8 if float(rate * 256).is_integer() else 16
-
-
 def _conv_subpixel_input_gradient(x, kernel):
     """``tf.nn.conv2d(x, kernel, 2, "SAME")`` for ``kernel (4, 4, in, out)`` and ``x (B, H, W,
     in)`` with even ``H`` and ``W``, without bias; its gradient with respect to ``x`` (the
@@ -274,9 +268,9 @@ class SubpixelGradConv2D(layers.Conv2D):
     The same layer, output and gradients (to float rounding, see the tests); other settings
     use Keras's own computation. Meant for a network's first layer, on the image: the input
     gradient is then a transposed convolution to 1 or 3 channels, which TensorFlow's CPU
-    kernels run slowly (2.9 ms at 64 x 28 x 28 x 1 with oneDNN against 1.0 ms in the sub-pixel
-    form, the form :class:`SubpixelConv2DTranspose` runs forward). The discriminator needs it
-    to pass the gradient to the generator.
+    kernels run slowly (at 64 x 28 x 28 x 1, 2.9 ms with oneDNN; the sub-pixel form's
+    convolution, the one :class:`SubpixelConv2DTranspose` runs forward, 0.9-1.6 ms). The
+    discriminator takes it to pass the gradient to the generator.
     """
 
     def _subpixel(self, inputs) -> bool:
@@ -294,6 +288,12 @@ class SubpixelGradConv2D(layers.Conv2D):
         if self.compute_dtype != kernel.dtype:
             kernel = ops.cast(kernel, self.compute_dtype)
         return _conv_subpixel_input_gradient(inputs, kernel)
+
+
+def _mask_bits(rate: float) -> int:
+    """Random bits per value of a dropout mask: 8 when ``rate * 256`` is a whole number (the
+    kept fraction is then exactly ``1 - rate``), else 16."""
+    return 8 if float(rate * 256).is_integer() else 16
 
 
 @keras.saving.register_keras_serializable(package="gencomp")
@@ -692,9 +692,10 @@ class ConditionalVAE(_Conditional):
         beta: weight of the KL term (1: the ELBO itself).
         precision: Keras dtype policy (``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"``).
         seed: seed of the reparameterisation noise.
-        fast_layers: build the last decoder layer as a :class:`SubpixelConv2DTranspose` and
-            the encoder's first as a :class:`SubpixelGradConv2D` (the same functions, faster
-            on a CPU); ``False``: Keras's own layers.
+        fast_layers: build the last decoder layer as a :class:`SubpixelConv2DTranspose` (the
+            same function, faster on a CPU) and the encoder's first as a
+            :class:`SubpixelGradConv2D` (the same function, faster when a gradient to the image
+            is taken; training does not take it); ``False``: Keras's own layers.
 
     Metrics (per image, in nats): ``loss``, ``reconstruction``, ``kl`` and ``elbo``
     (``-(reconstruction + kl)``, whatever ``beta`` is).
