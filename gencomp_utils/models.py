@@ -175,6 +175,14 @@ def _subpixel_form(x, kernel):
     return tf.nn.depth_to_space(y, 2)  # channel (ry * 2 + rx) * out + c -> pixel (ry, rx)
 
 
+def _stride2_kernel4_same(layer) -> bool:
+    """Whether a (transposed) convolution layer is the one the sub-pixel form computes:
+    stride 2, kernel 4, "same" padding, channels last, no dilation."""
+    return (tuple(layer.strides) == (2, 2) and tuple(layer.kernel_size) == (4, 4)
+            and layer.padding == "same" and layer.data_format == "channels_last"
+            and tuple(layer.dilation_rate) == (1, 1))
+
+
 def _subpixel_transposed_conv(x, kernel):
     """Keras's stride-2, kernel-4, "same" transposed convolution of ``x (B, h, w, in)`` with
     ``kernel (4, 4, out, in)``, without bias: ``(B, 2h, 2w, out)``.
@@ -218,9 +226,7 @@ class SubpixelConv2DTranspose(layers.Conv2DTranspose):
     """
 
     def _subpixel(self) -> bool:
-        return (tuple(self.strides) == (2, 2) and tuple(self.kernel_size) == (4, 4)
-                and self.padding == "same" and self.data_format == "channels_last"
-                and tuple(self.dilation_rate) == (1, 1))
+        return _stride2_kernel4_same(self)
 
     def call(self, inputs):
         if not self._subpixel():
@@ -275,9 +281,7 @@ class SubpixelGradConv2D(layers.Conv2D):
 
     def _subpixel(self, inputs) -> bool:
         h, w = inputs.shape[1], inputs.shape[2]
-        return (tuple(self.strides) == (2, 2) and tuple(self.kernel_size) == (4, 4)
-                and self.padding == "same" and self.data_format == "channels_last"
-                and tuple(self.dilation_rate) == (1, 1) and self.groups == 1
+        return (_stride2_kernel4_same(self) and self.groups == 1
                 and h is not None and w is not None and h % 2 == 0 and w % 2 == 0)
 
     def convolution_op(self, inputs, kernel):
