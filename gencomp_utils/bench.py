@@ -892,7 +892,9 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
     Returns:
         One row per "ours" variant: ``model``, ``size``, ``variant``, ``precision``,
         ``jit_compile``, ``reference_img_s``, ``ours_img_s``, ``ratio`` (ours / reference, in
-        images per second), the per-round ``reference_seconds`` and ``ours_seconds``,
+        images per second, from the medians of the rounds), ``round_ratios`` (the same ratio in
+        each round, rounds being interleaved), the per-round ``reference_seconds`` and
+        ``ours_seconds``,
         ``step_gflop``, ``reference_gflops`` and ``reference_pct_fp32``, ``ours_gflops`` and
         ``ours_pct_ceiling`` (of ``ours_ceiling_dtype``), ``peak_rss_mb`` and
         ``reference_peak_rss_mb`` (each process's peak so far), the last losses of each,
@@ -958,6 +960,8 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
             "batch_size": batch_size, "steps": steps, "rounds": rounds,
             "reference_img_s": trained / ref_s, "ours_img_s": trained / ours_s,
             "ratio": ref_s / ours_s,
+            "round_ratios": [r / o for r, o in zip(timed["reference"]["seconds"],
+                                                   timed[label]["seconds"])],
             "reference_seconds": timed["reference"]["seconds"],
             "ours_seconds": timed[label]["seconds"],
             "step_gflop": flops / 1e9,
@@ -978,13 +982,15 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
 def format_table(rows: list[dict]) -> str:
     """A Markdown table of :func:`measure` rows."""
     head = ("| model | size | variant | reference img/s | ours img/s | ours/ref | "
-            "ref GFLOP/s (% fp32 ceiling) | ours GFLOP/s (% of its ceiling) | peak RSS MB |")
-    lines = [head, "|" + "---|" * 9]
+            "ours/ref by round (lowest-highest) | ref GFLOP/s (% fp32 ceiling) | "
+            "ours GFLOP/s (% of its ceiling) | peak RSS MB |")
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         lines.append(
             f"| {r['model_name']} | {r['size']} | ours ({r['precision']}, XLA "
             f"{'on' if r['jit_compile'] else 'off'}) | "
             f"{r['reference_img_s']:,.0f} | {r['ours_img_s']:,.0f} | {r['ratio']:.2f}x | "
+            f"{min(r['round_ratios']):.2f}-{max(r['round_ratios']):.2f}x | "
             f"{r['reference_gflops']:.1f} ({r['reference_pct_fp32']:.0f}%) | "
             f"{r['ours_gflops']:.1f} ({r['ours_pct_ceiling']:.0f}% of {r['ours_ceiling_dtype']}) | "
             f"{r['peak_rss_mb']:,.0f} |")
@@ -1609,8 +1615,10 @@ def report(results: dict) -> str:
     flagged = sorted({f"{r['model_name']} {r['size']}" for r in rows if r["flag"]})
     if flagged:
         out.append(f"Flag: {UNFAIR} for {', '.join(flagged)}.")
-    out += ["ours/ref > 1: ours is faster. The reference runs in a process of its own with "
-            "TensorFlow's defaults (oneDNN "
+    out += ["ours/ref > 1: ours is faster. By round: the lowest and highest ratio of the "
+            "reference's time to ours' in one round, each round timing both in turn; their "
+            "spread shows how much the machine moved during the run. The reference runs in a "
+            "process of its own with TensorFlow's defaults (oneDNN "
             f"{_on_off(results.get('reference_onednn'))}); ours in the benchmark's process "
             f"(oneDNN {_on_off(results.get('onednn'))}). The percentages of float32 are of the "
             "best float32 ceiling measured. Peak RSS is ours' process's high-water mark "

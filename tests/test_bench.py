@@ -312,13 +312,14 @@ def test_matmul_ceiling_is_positive():
 
 def test_main_runs_end_to_end_and_prints_the_table(tmp_path, capsys):
     out_json = tmp_path / "bench.json"
-    code = bench.main(["--sizes", "16", "--rounds", "1", "--steps", "2", "--warmup", "1",
+    code = bench.main(["--sizes", "16", "--rounds", "2", "--steps", "2", "--warmup", "1",
                        "--ceiling-size", "128", "--ceiling-repeats", "2", "--batch-size", "8",
                        "--base-filters", "4", "--preset", "smoke", "--conv-time",
                        "--json", str(out_json)])
     assert code == 0
     text = capsys.readouterr().out
-    assert "| model | size | variant | reference img/s | ours img/s | ours/ref |" in text
+    assert ("| model | size | variant | reference img/s | ours img/s | ours/ref | "
+            "ours/ref by round (lowest-highest) |") in text
     assert "| conditional VAE | 16x16x1 | ours (float32, XLA off) |" in text
     assert "| AC-GAN | 16x16x1 |" in text
     assert "float32 ceiling, the engine settings:" in text and "bfloat16 ceiling" in text
@@ -331,6 +332,10 @@ def test_main_runs_end_to_end_and_prints_the_table(tmp_path, capsys):
     for r in results["rows"]:
         assert r["reference_img_s"] > 0 and r["ours_img_s"] > 0 and r["peak_rss_mb"] > 0
         assert r["ratio"] == pytest.approx(r["ours_img_s"] / r["reference_img_s"])
+        assert r["round_ratios"] == pytest.approx([a / b for a, b in zip(
+            r["reference_seconds"], r["ours_seconds"])]) and len(r["round_ratios"]) == 2
+        lowest, highest = min(r["round_ratios"]), max(r["round_ratios"])
+        assert f"| {r['ratio']:.2f}x | {lowest:.2f}-{highest:.2f}x |" in text
         assert r["step_gflop"] > 0 and r["flag"] in (None, bench.UNFAIR)
         assert all(np.isfinite(v) for v in r["reference_losses"].values())
         c = r["convolutions"]  # --conv-time: ours' kernels here and in the reference process
