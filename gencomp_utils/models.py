@@ -183,33 +183,47 @@ def _stride2_kernel4_same(layer) -> bool:
             and tuple(layer.dilation_rate) == (1, 1))
 
 
-def _subpixel_transposed_conv(x, kernel):
-    """Keras's stride-2, kernel-4, "same" transposed convolution of ``x (B, h, w, in)`` with
-    ``kernel (4, 4, out, in)``, without bias: ``(B, 2h, 2w, out)``.
+def _stride2_conv_pair(x, kernel, transposed: bool):
+    """One of the two mirror-image stride-2, kernel-4, "same" operations, without bias, each
+    computing one direction in the sub-pixel form (:func:`_subpixel_form`) and the other as an
+    ordinary stride-2 convolution:
 
-    The forward pass is the sub-pixel form (a 3x3 convolution to ``4 x out`` channels, then a
-    pixel shuffle). The gradients are the ones TensorFlow computes for its own transposed
-    convolution (an ordinary stride-2 convolution for ``x``, a filter gradient for ``kernel``):
-    on a CPU those kernels are faster than the gradients of the sub-pixel form.
+    - ``transposed=True``: Keras's transposed convolution of ``x (B, h, w, in)`` with ``kernel
+      (4, 4, out, in)``, ``(B, 2h, 2w, out)``. Forward in the sub-pixel form; the gradient to
+      ``x`` is the stride-2 convolution TensorFlow uses for its own transposed convolution, on
+      a CPU faster than the sub-pixel form's gradient.
+    - ``transposed=False``: ``tf.nn.conv2d(x, kernel, 2, "SAME")`` for ``kernel (4, 4, in, out)``
+      and even sides; the gradient to ``x`` (a transposed convolution of the incoming
+      gradient, which takes the kernel in this same layout) in the sub-pixel form.
+
+    The kernel's gradient is TensorFlow's own filter gradient of the stride-2 convolution, whose
+    image is ``x`` (convolution) or the incoming gradient (transposed convolution).
     """
     import tensorflow as tf
 
     strides = [1, 2, 2, 1]
 
     @tf.custom_gradient
-    def transposed(x, kernel):
-        y = _subpixel_form(x, kernel)
+    def pair(x, kernel):
+        def conv(t):
+            return tf.nn.conv2d(t, kernel, strides, "SAME")
+
+        def subpixel(t):
+            return _subpixel_form(t, kernel)
+
+        forward, backward = (subpixel, conv) if transposed else (conv, subpixel)
+        y = forward(x)
 
         def grad(dy):
-            dx = tf.nn.conv2d(dy, kernel, strides, "SAME")
-            dk = tf.raw_ops.Conv2DBackpropFilter(input=dy, filter_sizes=tf.shape(kernel),
-                                                 out_backprop=x, strides=strides, padding="SAME")
-            return dx, dk
+            image, out = (dy, x) if transposed else (x, dy)
+            dk = tf.raw_ops.Conv2DBackpropFilter(input=image, filter_sizes=tf.shape(kernel),
+                                                 out_backprop=out, strides=strides, padding="SAME")
+            return backward(dy), dk
 
         return y, grad
 
     # tensors, not variables: the gradient is taken with respect to the values passed in
-    return transposed(tf.convert_to_tensor(x), tf.convert_to_tensor(kernel))
+    return pair(tf.convert_to_tensor(x), tf.convert_to_tensor(kernel))
 
 
 @keras.saving.register_keras_serializable(package="gencomp")
@@ -222,7 +236,7 @@ class SubpixelConv2DTranspose(layers.Conv2DTranspose):
     transposed convolution to an image of 1 or 3 channels runs at about 4 GFLOP/s in
     TensorFlow's CPU kernels; this form runs it as an ordinary convolution (the taps are placed
     by :func:`_subpixel_index`). Its gradients are TensorFlow's own for the transposed
-    convolution (:func:`_subpixel_transposed_conv`), which are faster than the sub-pixel form's.
+    convolution (:func:`_stride2_conv_pair`), which are faster than the sub-pixel form's.
     """
 
     def _subpixel(self) -> bool:
@@ -234,36 +248,10 @@ class SubpixelConv2DTranspose(layers.Conv2DTranspose):
         kernel = ops.convert_to_tensor(self.kernel)
         if self.compute_dtype != kernel.dtype:
             kernel = ops.cast(kernel, self.compute_dtype)
-        y = _subpixel_transposed_conv(inputs, kernel)
+        y = _stride2_conv_pair(inputs, kernel, transposed=True)
         if self.use_bias:
             y = y + ops.cast(self.bias, y.dtype)
         return self.activation(y) if self.activation is not None else y
-
-
-def _conv_subpixel_input_gradient(x, kernel):
-    """``tf.nn.conv2d(x, kernel, 2, "SAME")`` for ``kernel (4, 4, in, out)`` and ``x (B, H, W,
-    in)`` with even ``H`` and ``W``, without bias; its gradient with respect to ``x`` (the
-    transposed convolution of the incoming gradient) is computed in the sub-pixel form, the one
-    for ``kernel`` by TensorFlow's own kernel."""
-    import tensorflow as tf
-
-    strides = [1, 2, 2, 1]
-
-    @tf.custom_gradient
-    def conv(x, kernel):
-        y = tf.nn.conv2d(x, kernel, strides, "SAME")
-
-        def grad(dy):
-            # the transposed convolution from ``out`` back to ``in`` channels takes the kernel
-            # as (4, 4, in, out): this kernel's own layout
-            dx = _subpixel_form(dy, kernel)
-            dk = tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(kernel),
-                                                 out_backprop=dy, strides=strides, padding="SAME")
-            return dx, dk
-
-        return y, grad
-
-    return conv(tf.convert_to_tensor(x), tf.convert_to_tensor(kernel))
 
 
 @keras.saving.register_keras_serializable(package="gencomp")
@@ -291,7 +279,7 @@ class SubpixelGradConv2D(layers.Conv2D):
         kernel = ops.convert_to_tensor(kernel)
         if self.compute_dtype != kernel.dtype:
             kernel = ops.cast(kernel, self.compute_dtype)
-        return _conv_subpixel_input_gradient(inputs, kernel)
+        return _stride2_conv_pair(inputs, kernel, transposed=False)
 
 
 def _mask_bits(rate: float) -> int:
