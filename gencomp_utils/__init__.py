@@ -1,15 +1,24 @@
 """gencomp_utils: the tested helpers behind the gencomp course (VAEs and GANs compared).
 
-Importing the package seeds nothing, sets no plot style, reads no network and writes no file, and
-TensorFlow is imported only by the functions that need it. It does one thing: if TensorFlow is not
-imported yet and ``TF_ENABLE_ONEDNN_OPTS`` is unset, it sets it to ``1``, so that TensorFlow runs
-its CPU kernels through oneDNN, which it leaves off on CPUs without AVX-512 (1.4-1.7x faster
-training measured at 32x32 and 64x64; see :func:`gencomp_utils.devices.prefer_onednn`). Set the
-variable to ``0`` to keep TensorFlow's own choice.
+Importing the package seeds nothing, sets no plot style, reads no network, writes no file and
+does not import TensorFlow (the functions that need it do). If TensorFlow is not imported yet, it
+prepares TensorFlow's start, through two environment variables, each only when it is unset, and
+one hook:
+
+- ``TF_ENABLE_ONEDNN_OPTS=1``: TensorFlow runs its CPU kernels through oneDNN, which it leaves off
+  on CPUs without AVX-512 (see :func:`gencomp_utils.devices.prefer_onednn`; ``0`` keeps
+  TensorFlow's own choice).
+- ``TF_CPP_MIN_LOG_LEVEL=3``: no TensorFlow C++ log line in notebooks or consoles (an error
+  TensorFlow raises still reaches you as a Python exception, and Python warnings still show).
+  TensorFlow reads the level only after its libraries have loaded, so a hook on the first
+  ``import tensorflow`` applies it to the lines they print before (``Could not find cuda
+  drivers``, ``failed call to cuInit``, ...), then removes itself. See
+  :func:`gencomp_utils.devices.quiet_tensorflow_logs`; ``0`` shows every line.
 """
-from .devices import prefer_onednn
+from .devices import prefer_onednn, quiet_tensorflow_logs
 
 prefer_onednn()  # before anything below could import TensorFlow
+quiet_tensorflow_logs()
 
 from .data import (  # noqa: E402
     CELEBA_ATTRIBUTES, DATASETS, DataError, DataNotFoundError, available, class_names,

@@ -26,11 +26,25 @@ tests mock a GPU or a TPU machine) and decides:
 """
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import importlib.util
 import os
+import re
 import sys
+import tempfile
 from dataclasses import dataclass, replace
 
 ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"
+LOG_LEVEL_VAR = "TF_CPP_MIN_LOG_LEVEL"  # TensorFlow's C++ log: 0 all, 1 no INFO, 2 no WARNING,
+QUIET_LEVEL = "3"                        # 3 no ERROR (errors still raise Python exceptions)
+# A line of TensorFlow's C++ log, in absl's format ("E0000 00:00:1795791546.147714  2388 x.cc:52]")
+# or the older one ("2024-01-31 12:00:00.000000: E x.cc:52]"), or absl's notice that it logs to
+# stderr before it is set up (a warning).
+TF_LOG_LINE = re.compile(
+    r"^(?:(?P<severity>[IWE])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]"
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: (?P<old_severity>[IWE]) \S+:\d+\]"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR)")
 TF_DEFAULTS_VAR = "GENCOMP_TF_DEFAULTS"  # "1": leave TensorFlow's own defaults alone
 PRECISIONS = ("auto", "float32", "mixed", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("auto", "default", "mirrored", "tpu")
@@ -114,6 +128,96 @@ def prefer_onednn() -> bool:
         return False
     os.environ[ONEDNN_VAR] = "1"
     return True
+
+
+def quiet_tensorflow_logs() -> bool:
+    """Keep TensorFlow's C++ log lines out of notebooks and consoles; ``True`` if the hook is set.
+
+    Before TensorFlow is imported: sets ``TF_CPP_MIN_LOG_LEVEL`` to ``3`` when it is unset (no C++
+    log line below a fatal one; an error TensorFlow raises still reaches you as a Python
+    exception), and wraps the first ``import tensorflow`` in a hook that applies the level, which
+    TensorFlow reads only later, to the lines its libraries print while they load and look for
+    devices: absl's ``WARNING: All log messages before absl::InitializeLog() ...``, ``Could not
+    find cuda drivers``, ``failed call to cuInit`` on a machine without a GPU. In Jupyter those
+    lines would land in the first cell that imports TensorFlow. Other lines printed meanwhile
+    (a Python warning, a message that is not TensorFlow's log) pass through. The hook removes
+    itself after that import. ``import gencomp_utils`` calls this.
+
+    ``TF_CPP_MIN_LOG_LEVEL=0`` shows every line; a level you set is kept and applied the same
+    way. Nothing changes when TensorFlow was imported first.
+    """
+    if "tensorflow" in sys.modules:
+        return False
+    os.environ.setdefault(LOG_LEVEL_VAR, QUIET_LEVEL)
+    if _log_level() < 1:
+        return False
+    if not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+    return True
+
+
+def _log_level() -> int:
+    try:
+        return int(os.environ.get(LOG_LEVEL_VAR, "0"))
+    except ValueError:
+        return 0
+
+
+def below_log_level(line: str, level: int) -> bool:
+    """Whether ``line`` is a TensorFlow log line that log level ``level`` hides."""
+    m = TF_LOG_LINE.match(line)
+    if not m:
+        return False
+    severity = m.group("severity") or m.group("old_severity") or "W"
+    return "IWE".index(severity) < level
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Wraps the first ``import tensorflow`` (by anyone) in :func:`_held_back_logs`, then
+    removes itself."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            with _held_back_logs(_log_level()):
+                load(module)
+                module.config.list_physical_devices()  # the device search logs too (cuInit)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+@contextlib.contextmanager
+def _held_back_logs(level: int):
+    """Send file descriptor 2 to a temporary file meanwhile; then write back every line but the
+    TensorFlow log lines that log level ``level`` hides."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no file descriptor 2 to redirect
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().decode(errors="replace").splitlines(True)
+                    if not below_log_level(line, level)]
+            if kept:
+                os.write(2, "".join(kept).encode())
 
 
 def onednn_enabled() -> bool | None:

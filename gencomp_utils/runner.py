@@ -8,7 +8,6 @@ absent: the line says how to get it) and what failed (with the path of its execu
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -75,10 +74,7 @@ def execute(path: Path, out_path: Path, preset: str, seed: int = 0,
     """
     import papermill as pm
 
-    env = dict(env or {})
-    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:  # keep TensorFlow's start-up chatter out
-        env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    with paths.environment(env):
+    with paths.environment(dict(env or {})):
         pm.execute_notebook(str(path), str(out_path), parameters={"preset": preset, "seed": seed},
                             kernel_name="python3", progress_bar=False, cwd=str(path.parent),
                             execution_timeout=timeout)

@@ -24,10 +24,9 @@ os.environ.setdefault("GENCOMP_PRESET", "smoke")
 os.environ.setdefault("GENCOMP_CACHE_DIR", str(_TMP / "cache"))
 os.environ.setdefault("GENCOMP_OUTPUT_DIR", str(_TMP / "runs"))
 os.environ.setdefault("GENCOMP_OFFLINE", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
-# Before any test module imports Keras: TensorFlow then runs the oneDNN kernels the package
-# asks for, as it does in the notebooks.
+# Before any test module imports Keras: TensorFlow then starts as it does in the notebooks, with
+# the oneDNN kernels and the log level the package asks for.
 import gencomp_utils  # noqa: E402,F401
 
 _data = os.environ.get("GENCOMP_DATA_DIR")

@@ -1,5 +1,6 @@
-"""Every course notebook: its shape, a papermill run under the smoke preset, and an nbval re-run
-whose `# NBVAL_CHECK_OUTPUT` cells must reproduce the papermill run's output exactly."""
+"""Every course notebook: its shape, a papermill run under the smoke preset with no TensorFlow
+log line in its outputs, and an nbval re-run whose `# NBVAL_CHECK_OUTPUT` cells must reproduce the
+papermill run's output exactly."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gencomp_utils import paths, runner
+from gencomp_utils import devices, paths, runner
 
 NOTEBOOKS = runner.list_notebooks()
 IDS = [p.stem for p in NOTEBOOKS]
@@ -19,6 +20,35 @@ EXECUTED = paths.output_dir("executed-notebooks")
 
 def _load(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+LOG_MARKS = ("I0000", "W0000", "E0000", "absl::InitializeLog")
+
+
+def log_lines(nb: dict) -> list[str]:
+    """Every output line of a notebook that is, or looks like, a TensorFlow C++ log line."""
+    found = []
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            texts = [out.get("text", "")] + list(out.get("data", {}).values()) \
+                + out.get("traceback", [])
+            for text in texts:
+                text = "".join(text) if isinstance(text, list) else str(text)
+                found += [f"cell {i}: {line}" for line in text.splitlines()
+                          if devices.TF_LOG_LINE.match(line) or any(m in line for m in LOG_MARKS)]
+    return found
+
+
+def test_the_log_scan_finds_tensorflows_lines():
+    lines = ["I0000 00:00:1795791546.147714    2388 cudart_stub.cc:31] Could not find cuda",
+             "E0000 00:00:1795791896.680159    4332 meta_optimizer.cc:967] remapper failed",
+             "2024-03-05 10:00:00.000001: W tensorflow/core/x.cc:12] old format",
+             "WARNING: All log messages before absl::InitializeLog() is called are written to "
+             "STDERR"]
+    nb = {"cells": [{"outputs": [{"output_type": "stream", "name": "stderr",
+                                  "text": ["loss 0.5\n"] + [ln + "\n" for ln in lines]}]}]}
+    assert [f.split(": ", 1)[1] for f in log_lines(nb)] == lines
+    assert not log_lines({"cells": [{"outputs": [{"text": "E = 0.5, I0 = 3\n"}]}]})
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -44,10 +74,14 @@ def test_notebook_shape(path):
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_runs_under_papermill(path):
+def test_notebook_runs_under_papermill(path, monkeypatch):
     why = runner.missing_data(runner.notebook_meta(path).get("requires", []))
     assert why is None, f"{path.name} needs data that is absent: {why}"
+    # as in JupyterLab or on Colab: no log variable set for the kernel
+    for name in ("TF_CPP_MIN_LOG_LEVEL", "TF_CPP_MAX_VLOG_LEVEL", "TF_CPP_VMODULE"):
+        monkeypatch.delenv(name, raising=False)
     runner.execute(path, EXECUTED / path.name, preset=os.environ["GENCOMP_PRESET"], seed=0)
+    assert not log_lines(_load(EXECUTED / path.name)), "TensorFlow's log reached the notebook"
 
 
 @pytest.mark.notebooks

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import gencomp_utils
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -60,9 +62,7 @@ def test_requirements_install_the_package_editable():
     assert "-e ." in _requirements()
 
 
-def test_import_has_no_side_effects(tmp_path):
-    """No TensorFlow import, no seeding, no plot style, no network, no files."""
-    code = r"""
+IMPORT_FACTS = r"""
 import json, os, random, socket, sys
 import numpy as np
 import matplotlib
@@ -72,17 +72,46 @@ socket.socket.connect = no_network
 socket.create_connection = no_network
 np.random.seed(123); random.seed(123)
 tree = lambda: sorted(os.path.join(r, f) for r, ds, fs in os.walk(sys.argv[1]) for f in ds + fs)
-files_before = tree()
+files_before, env_before, finders = tree(), dict(os.environ), list(sys.meta_path)
 before = (np.random.get_state()[1][:5].tolist(), random.getstate()[1][:5], dict(matplotlib.rcParams))
 import gencomp_utils
 after = (np.random.get_state()[1][:5].tolist(), random.getstate()[1][:5], dict(matplotlib.rcParams))
-print(json.dumps({"tf": "tensorflow" in sys.modules, "same_rng": before[:2] == after[:2],
-                  "same_rc": before[2] == after[2], "new_files": sorted(set(tree()) - set(files_before))}))
+env = {k: os.environ.get(k) for k in set(os.environ) | set(env_before)
+       if os.environ.get(k) != env_before.get(k)}
+hooks = [type(f).__name__ for f in sys.meta_path if f not in finders]
+facts = {"tf": "tensorflow" in sys.modules, "same_rng": before[:2] == after[:2],
+         "same_rc": before[2] == after[2], "new_files": sorted(set(tree()) - set(files_before)),
+         "env": env, "hooks": hooks}
+if len(sys.argv) > 2:  # then import TensorFlow: the hook goes
+    import tensorflow
+    facts["hooks_after_tf"] = [type(f).__name__ for f in sys.meta_path
+                               if type(f).__module__.startswith("gencomp_utils")]
+print(json.dumps(facts))
 """
-    env = dict(os.environ, GENCOMP_CACHE_DIR=str(tmp_path / "cache"),
-               GENCOMP_OUTPUT_DIR=str(tmp_path / "out"), HOME=str(tmp_path / "home"))
-    res = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=120)
+
+
+def _import_facts(tmp_path, env=None, *args):
+    env = {k: v for k, v in dict(os.environ, **(env or {})).items()
+           if k not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL") or k in (env or {})}
+    env.update(GENCOMP_CACHE_DIR=str(tmp_path / "cache"), GENCOMP_OUTPUT_DIR=str(tmp_path / "out"),
+               HOME=str(tmp_path / "home"))
+    res = subprocess.run([sys.executable, "-c", IMPORT_FACTS, str(tmp_path), *args], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
-    facts = json.loads(res.stdout.strip().splitlines()[-1])
-    assert facts == {"tf": False, "same_rng": True, "same_rc": True, "new_files": []}
+    return json.loads(res.stdout.strip().splitlines()[-1]), res.stderr
+
+
+def test_import_does_exactly_what_the_package_docstring_says(tmp_path):
+    """No TensorFlow import, no seeding, no plot style, no network, no files; two environment
+    variables set when unset, and a hook on TensorFlow's first import that then goes."""
+    facts, stderr = _import_facts(tmp_path, None, "then-tensorflow")
+    assert facts == {"tf": False, "same_rng": True, "same_rc": True, "new_files": [],
+                     "env": {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"},
+                     "hooks": ["_QuietTensorFlowImport"], "hooks_after_tf": []}
+    assert "I0000" not in stderr and "E0000" not in stderr and "absl" not in stderr, stderr
+    # Variables the user set stand; level 0 (every line) needs no hook.
+    facts, _ = _import_facts(tmp_path, {"TF_ENABLE_ONEDNN_OPTS": "0",
+                                        "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert facts["env"] == {} and facts["hooks"] == [] and not facts["tf"]
+    assert gencomp_utils.__doc__.count("TF_ENABLE_ONEDNN_OPTS=1") == 1
+    assert gencomp_utils.__doc__.count("TF_CPP_MIN_LOG_LEVEL=3") == 1

@@ -74,3 +74,32 @@ def test_data_command_lists_every_split(data_dir, capsys):
     assert main(["data"]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 7 and "Kaggle" in out
+
+
+def test_the_main_jobs_console_shows_no_tensorflow_log(tmp_path, data_dir, capfd, monkeypatch):
+    """A notebook that imports TensorFlow and trains a convolution followed by a leaky ReLU (a
+    graph whose optimisation logs an error with oneDNN on); the kernel starts with no log
+    variable set. Neither the executed notebook nor the console may show a log line."""
+    from gencomp_utils import devices
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "00_tf.ipynb",
+              "import gencomp_utils, keras, numpy as np\n"
+              "m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),\n"
+              "                      keras.layers.LeakyReLU(0.2), keras.layers.Flatten(),\n"
+              "                      keras.layers.Dense(1)])\n"
+              "m.compile('adam', 'mse')\n"
+              "m.fit(np.ones((8, 8, 8, 1)), np.ones((8, 1)), verbose=0)\n"
+              "print('trained')")
+    run_dir, results = runner.run("smoke", out_root=tmp_path / "runs", folder=folder)
+    assert [r.status for r in results] == ["ok"], results[0].message
+    console = capfd.readouterr()
+    executed = (run_dir / "seed0" / "00_tf.ipynb").read_text()
+    assert "trained" in executed
+    for text in (console.out, console.err, executed):
+        for line in text.replace("\\n", "\n").splitlines():
+            line = line.strip().strip('"')
+            assert not devices.TF_LOG_LINE.match(line) and "I0000" not in line \
+                and "E0000" not in line, line

@@ -100,6 +100,20 @@ def test_onednn_is_asked_for_only_before_tensorflow_and_only_when_unset(monkeypa
     assert not devices.prefer_onednn() and "TF_ENABLE_ONEDNN_OPTS" not in os.environ
 
 
+def test_the_log_level_hides_tensorflows_lines_by_severity():
+    info = "I0000 00:00:1795791546.147714    2388 cudart_stub.cc:31] Could not find cuda drivers"
+    error = "E0000 00:00:1795791553.622411    2388 cuda_platform.cc:52] failed call to cuInit"
+    old = "2024-03-05 10:00:00.000001: W tensorflow/core/x.cc:12] the older format"
+    notice = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+    lines = (info, error, old, notice)
+    hidden = {level: [devices.below_log_level(ln, level) for ln in lines] for level in range(4)}
+    assert hidden == {0: [False, False, False, False], 1: [True, False, False, False],
+                      2: [True, False, True, True], 3: [True, True, True, True]}
+    for other in ("UserWarning: a warning", "Traceback (most recent call last):",
+                  "E = 0.5", "I0000 is not a log line without the rest"):
+        assert not devices.below_log_level(other, 3)
+
+
 def test_a_cpu_without_onednn_is_told_how_to_turn_it_on():
     off = devices.choose(devices=["CPU"], flags=set(), onednn=False)
     assert off.onednn is False and "oneDNN off" in str(off)
@@ -481,3 +495,4 @@ def test_every_pipeline_the_engine_trains_on_has_autotuning_off(monkeypatch):
     # 3 steps: two more; one per classifier.
     assert [name for name, _ in seen][:4] == ["ConditionalVAE"] * 2 + ["ACGAN"] * 2, seen
     assert len(seen) == 6 and all(enabled is False for _, enabled in seen), seen
+
