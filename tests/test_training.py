@@ -496,3 +496,65 @@ def test_every_pipeline_the_engine_trains_on_has_autotuning_off(monkeypatch):
     assert [name for name, _ in seen][:4] == ["ConditionalVAE"] * 2 + ["ACGAN"] * 2, seen
     assert len(seen) == 6 and all(enabled is False for _, enabled in seen), seen
 
+
+# --------------------------------------------------------------------------------------------
+# The accelerator configurations, run on this CPU: exactly what choose() returns for a single
+# GPU (mixed_float16 with loss scaling, XLA, 16 steps per call) and for a TPU (mixed_bfloat16,
+# XLA, 1 step per call; the default strategy stands in for the TPU strategy)
+
+ACCELERATORS = {
+    "gpu": devices.choose(devices=["CPU", "GPU"], gpu_compute_capability=(7, 5)),
+    "tpu": devices.choose(devices=["CPU", "TPU"]).replace(strategy="default"),
+}
+
+
+def test_the_accelerator_configurations_are_what_choose_picks():
+    gpu, tpu = ACCELERATORS["gpu"], ACCELERATORS["tpu"]
+    assert (gpu.precision, gpu.jit_compile, gpu.steps_per_execution) == ("mixed_float16", True,
+                                                                         16)
+    assert (tpu.precision, tpu.jit_compile, tpu.steps_per_execution) == ("mixed_bfloat16", True,
+                                                                         1)
+
+
+@pytest.mark.parametrize("accelerator", list(ACCELERATORS))
+@pytest.mark.parametrize("kind", ["vae", "gan"])
+def test_both_models_train_resume_and_save_in_the_accelerator_configuration(
+        tmp_path, accelerator, kind):
+    from keras.optimizers import LossScaleOptimizer
+
+    choice = ACCELERATORS[accelerator]
+
+    def build():
+        if kind == "vae":
+            return tiny_vae(precision=choice.precision)()
+        gan = tiny_gan(precision=choice.precision)()
+        # a faster learning rate than the default 2e-4, so that d_class falls within 40 steps
+        gan.compile(g_optimizer=models.FusedAdam(3e-3, beta_1=0.5),
+                    d_optimizer=models.FusedAdam(3e-3, beta_1=0.5))
+        return gan
+
+    data = training.ArrayData(*tiny_data(128))
+    kw = dict(name=kind, batch_size=16, seed=0, preset="test", out_dir=tmp_path / "out",
+              device=choice, progress=False, verbose=False)
+    first = training.train(build, data, 16, **kw)
+    run = training.train(build, data, 40, **kw)  # a new model, resumed from step 16
+    assert (first.how, run.how) == ("trained", "resumed")
+    assert run.history["resumes"][0]["step"] == 16 and run.history["step"] == 40
+    model = run.model
+    assert model.jit_compile is True and model.steps_per_execution == choice.steps_per_execution
+    assert model.precision == choice.precision and run.history["precision"] == choice.precision
+    for opt in training._optimizers(model).values():
+        assert isinstance(opt, LossScaleOptimizer) == (choice.precision == "mixed_float16")
+    for name in run.history["metric_names"]:
+        assert np.all(np.isfinite(run.metric(name))), name
+    falls, by = ("loss", 0.9) if kind == "vae" else ("d_class", 0.8)
+    values = run.metric(falls)  # epochs of 8 steps
+    assert values[-1] < by * values[0], (falls, values)
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.precision == choice.precision
+    z, labels = model.latent(6, seed=1), [0, 1, 2, 3, 4, 5]
+    np.testing.assert_array_equal(loaded.sample(z=z, labels=labels),
+                                  model.sample(z=z, labels=labels))
