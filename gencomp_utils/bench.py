@@ -775,7 +775,6 @@ def _reference_worker(conn):
     """The loop of :class:`ReferenceProcess`'s child: one command in, one answer out."""
     import traceback
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     runner = None
     while True:
         op, *args = conn.recv()
@@ -1521,7 +1520,6 @@ def main(argv=None) -> int:
         0 (also when a comparison is flagged as unfair: the flag is printed).
     """
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from . import devices
     from .presets import get_preset
 

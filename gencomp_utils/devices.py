@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 
 ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"
 LOG_LEVEL_VAR = "TF_CPP_MIN_LOG_LEVEL"  # TensorFlow's C++ log: 0 all, 1 no INFO, 2 no WARNING,
-QUIET_LEVEL = "3"                        # 3 no ERROR (errors still raise Python exceptions)
+QUIET_LEVEL = "3"                        # 3 no ERROR (raised errors still show in Python)
 # A line of TensorFlow's C++ log, in absl's format ("E0000 00:00:1795791546.147714  2388 x.cc:52]")
 # or the older one ("2024-01-31 12:00:00.000000: E x.cc:52]"), or absl's notice that it logs to
 # stderr before it is set up (a warning).
@@ -135,13 +135,15 @@ def quiet_tensorflow_logs() -> bool:
 
     Before TensorFlow is imported: sets ``TF_CPP_MIN_LOG_LEVEL`` to ``3`` when it is unset (no C++
     log line below a fatal one; an error TensorFlow raises still reaches you as a Python
-    exception), and wraps the first ``import tensorflow`` in a hook that applies the level, which
+    exception, an error it only logs does not: ``1`` or ``2`` shows those), and wraps the first ``import tensorflow`` in a hook that applies the level, which
     TensorFlow reads only later, to the lines its libraries print while they load and look for
     devices: absl's ``WARNING: All log messages before absl::InitializeLog() ...``, ``Could not
     find cuda drivers``, ``failed call to cuInit`` on a machine without a GPU. In Jupyter those
     lines would land in the first cell that imports TensorFlow. Other lines printed meanwhile
-    (a Python warning, a message that is not TensorFlow's log) pass through. The hook removes
-    itself after that import. ``import gencomp_utils`` calls this.
+    (a Python warning, a message that is not TensorFlow's log) pass through at once, and if the
+    import fails, the held-back lines follow. The hook removes itself after that import; the
+    import then also lists the devices (which TensorFlow would do at its first use anyway).
+    ``import gencomp_utils`` calls this.
 
     ``TF_CPP_MIN_LOG_LEVEL=0`` shows every line; a level you set is kept and applied the same
     way. Nothing changes when TensorFlow was imported first.
@@ -173,22 +175,32 @@ def below_log_level(line: str, level: int) -> bool:
 
 
 class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Wraps the first ``import tensorflow`` (by anyone) in :func:`_held_back_logs`, then
-    removes itself."""
+    """Runs the first ``import tensorflow`` (by anyone) inside :func:`_held_back_logs`, then
+    removes itself. A mere look-up (``importlib.util.find_spec``) leaves it in place."""
+
+    def __init__(self):
+        self._finding = False
 
     def find_spec(self, name, path=None, target=None):
-        if name != "tensorflow":
+        if name != "tensorflow" or self._finding:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
+        self._finding = True
+        try:
+            spec = importlib.util.find_spec(name)  # the other finders' answer
+        finally:
+            self._finding = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        load = spec.loader.exec_module
+        load, finder = spec.loader.exec_module, self
 
         def exec_module(module):
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(finder)
+            del spec.loader.exec_module  # the loader's own method again
             with _held_back_logs(_log_level()):
                 load(module)
-                module.config.list_physical_devices()  # the device search logs too (cuInit)
+                with contextlib.suppress(Exception):  # the device search logs too (cuInit)
+                    module.config.list_physical_devices()
 
         spec.loader.exec_module = exec_module
         return spec
@@ -196,28 +208,50 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
 
 @contextlib.contextmanager
 def _held_back_logs(level: int):
-    """Send file descriptor 2 to a temporary file meanwhile; then write back every line but the
-    TensorFlow log lines that log level ``level`` hides."""
-    try:
+    """Meanwhile, pass what is written to file descriptor 2 through a filter, line by line as it
+    comes: TensorFlow log lines that log level ``level`` hides are held back, every other line
+    goes on at once. If the block raises, the held-back lines are written too (they may say
+    why)."""
+    import threading
+
+    with contextlib.suppress(AttributeError, OSError, ValueError):
         sys.stderr.flush()
+    try:
         saved = os.dup(2)
-    except (OSError, ValueError):  # no file descriptor 2 to redirect
+    except OSError:  # no file descriptor 2 to redirect
         yield
         return
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            held.seek(0)
-            kept = [line for line in held.read().decode(errors="replace").splitlines(True)
-                    if not below_log_level(line, level)]
-            if kept:
-                os.write(2, "".join(kept).encode())
+    read_end, write_end = os.pipe()
+    held = []
+
+    def write(data: bytes):
+        while data:
+            data = data[os.write(saved, data):]
+
+    def forward():
+        with os.fdopen(read_end, "rb") as pipe:
+            for line in pipe:
+                if below_log_level(line.decode(errors="replace"), level):
+                    held.append(line)
+                else:
+                    write(line)
+
+    thread = threading.Thread(target=forward, name="gencomp-tf-log-filter", daemon=True)
+    thread.start()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end: the thread reads to the end
+        thread.join()
+        if failed and held:
+            write(b"".join(held))
+        os.close(saved)
 
 
 def onednn_enabled() -> bool | None:
