@@ -1,6 +1,8 @@
 """The conditional VAE and the AC-GAN on tiny shapes: sizes, losses, saving, bad input."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -170,6 +172,20 @@ def test_save_and_load_round_trip_gives_identical_outputs(cls, digits16, tmp_pat
         np.testing.assert_array_equal(loaded.reconstruct(x[:4], y[:4]), m.reconstruct(x[:4], y[:4]))
     else:
         assert loaded.g_optimizer is not None and loaded.d_optimizer is not None
+
+
+FIXTURES = Path(__file__).parent / "fixtures"  # made by fixtures/make_saved_models.py
+
+
+@pytest.mark.parametrize("name", ["vae", "acgan"])
+def test_models_saved_by_an_earlier_version_load_and_give_the_same_images(name):
+    expected = np.load(FIXTURES / "saved_models_expected.npz")
+    model = keras.saving.load_model(FIXTURES / f"saved_{name}.keras")
+    np.testing.assert_allclose(model.sample(z=expected["z"], labels=expected["labels"]),
+                               expected[f"{name}_samples"], atol=1e-5)
+    if name == "vae":
+        np.testing.assert_allclose(model.reconstruct(expected["x"], expected["y"]),
+                                   expected["vae_reconstructions"], atol=1e-5)
 
 
 def test_sampling_helpers_and_their_shapes():
