@@ -96,8 +96,16 @@ def test_vae_options_l_samples_beta_gaussian_and_bf16(digits16):
         h = _fit(vae, x[:32], y[:32], epochs=1)
         assert np.all(np.isfinite(h["loss"])), kwargs
         assert vae.sample(labels=[1]).dtype == np.float32
-    # L samples average the reconstruction term: one image, L draws, same expectation.
-    assert models.ConditionalVAE((16, 16, 1), **TINY, num_samples=4).num_samples == 4
+    # L samples average the reconstruction term: one image, L draws, the same expectation and a
+    # variance L times smaller (a sum over the draws, or one draw only, fails one of the two).
+    one = models.ConditionalVAE((16, 16, 1), **TINY, num_samples=1)
+    four = models.ConditionalVAE((16, 16, 1), **TINY, num_samples=4)
+    four.set_weights(one.get_weights())
+    batch, labels = np.repeat(x[:1], 400, axis=0), np.repeat(y[:1], 400)
+    r1, r4 = (np.asarray(m.losses_per_image(batch, labels)[0]) for m in (one, four))
+    se = np.sqrt(r1.var() / len(r1) + r4.var() / len(r4))
+    assert abs(r1.mean() - r4.mean()) < 4 * se, (r1.mean(), r4.mean(), se)
+    assert 2.5 < r1.var() / r4.var() < 6.5, r1.var() / r4.var()
 
 
 def test_gaussian_sigma_is_learned_only_when_not_fixed():
