@@ -32,7 +32,6 @@ import importlib.util
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass, replace
 
 ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -117,11 +117,6 @@ class Architecture:
         parts = [f"{self.image_shape[0]}x{self.image_shape[1]}x{self.image_shape[2]}"]
         parts += [f"{h}x{w}x{f}" for (h, w), f in zip(self.sizes()[1:], self.filters)]
         return " -> ".join(parts) + f"; latent {self.latent_dim}, {self.num_classes} classes"
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["image_shape"] = list(self.image_shape)
-        return d
 
 
 # --------------------------------------------------------------------------------------------
@@ -1083,23 +1078,3 @@ class ACGAN(_Conditional):
         out = self.generator([ops.convert_to_tensor(z), self._onehot(ops.convert_to_tensor(labels))],
                              training=False)
         return np.asarray((ops.convert_to_numpy(out) + 1.0) / 2.0, np.float32)
-
-    def discriminate(self, x) -> tuple[np.ndarray, np.ndarray]:
-        """``(D(x) probabilities (B,), class probabilities (B, K))`` for images in [0, 1]."""
-        x = self.check_images(x) * 2.0 - 1.0
-        out = self.discriminator(ops.convert_to_tensor(x), training=False)
-        logit, cls = out[0], out[1]
-        return (ops.convert_to_numpy(ops.sigmoid(logit))[:, 0],
-                ops.convert_to_numpy(ops.softmax(cls, axis=-1)))
-
-
-MODELS = {"vae": ConditionalVAE, "acgan": ACGAN}
-
-
-def build(kind: str, image_shape=(28, 28, 1), num_classes: int = 10, latent_dim: int = 32,
-          base_filters: int = 32, **kwargs):
-    """Build ``"vae"`` (:class:`ConditionalVAE`) or ``"acgan"`` (:class:`ACGAN`) by name."""
-    if kind not in MODELS:
-        raise ValueError(f"Unknown model {kind!r}; choose one of {', '.join(MODELS)}.")
-    return MODELS[kind](image_shape=image_shape, num_classes=num_classes, latent_dim=latent_dim,
-                        base_filters=base_filters, **kwargs)

@@ -230,5 +230,3 @@ def test_bad_input_is_refused_fast():
         models.ACGAN((16, 16, 1), gan_loss="wasserstein")
     with pytest.raises(ValueError, match="precision"):
         models.ACGAN((16, 16, 1), precision="float16")
-    with pytest.raises(ValueError, match="Unknown model"):
-        models.build("diffusion")
