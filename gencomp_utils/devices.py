@@ -6,9 +6,10 @@ tests mock a GPU or a TPU machine) and decides:
 - **XLA** (``jit_compile``) only on accelerators: on a CPU it made our train steps 1.3-2x slower,
   on GPUs and TPUs it is usually faster.
 - **precision**: ``"float32"``, or mixed precision, where layers compute in 16 bits and keep their
-  weights, the losses and the last layer of every model in float32. On a CPU that is
-  ``mixed_bfloat16`` (worth it where the CPU has bfloat16 instructions), on a GPU
-  ``mixed_float16`` with loss scaling, on a TPU ``mixed_bfloat16``.
+  weights, the losses and the last layer of every model in float32: ``mixed_float16`` with loss
+  scaling on a GPU, ``mixed_bfloat16`` on a TPU. On a CPU, float32 unless mixed precision is
+  asked for (then ``mixed_bfloat16``): even on CPUs with bfloat16 instructions it trained some
+  of the course's models slower than float32.
 - **strategy**: the default (one device), ``MirroredStrategy`` over several GPUs, or
   ``TPUStrategy``. Models are built inside ``strategy.scope()`` and every batch is a *global*
   batch, split across the replicas.
@@ -293,9 +294,9 @@ def choose(precision: str = "auto", strategy: str = "auto", devices=None,
     """Pick device, precision, XLA and strategy for training.
 
     Args:
-        precision: ``"auto"`` (mixed where the hardware gains from it: bfloat16 on TPUs and on CPUs
-            with bfloat16 instructions, float16 on GPUs of compute capability 7.0 or more),
-            ``"float32"``, ``"mixed"`` (the device's 16-bit type), or a Keras policy name.
+        precision: ``"auto"`` (mixed where the hardware gains from it: bfloat16 on TPUs,
+            float16 on GPUs of compute capability 7.0 or more; float32 on CPUs), ``"float32"``,
+            ``"mixed"`` (the device's 16-bit type), or a Keras policy name.
         strategy: ``"auto"`` (TPU strategy on a TPU, mirrored over 2+ GPUs, else the default),
             ``"default"``, ``"mirrored"`` or ``"tpu"``.
         devices: device list to decide from (``PhysicalDevice`` objects or strings such as
@@ -341,7 +342,9 @@ def choose(precision: str = "auto", strategy: str = "auto", devices=None,
         elif kind == "GPU" and gpu_compute_capability >= (7, 0):
             policy, why = "mixed_float16", "the GPU has tensor cores"
         elif kind == "CPU" and bf16_cpu:
-            policy, why = "mixed_bfloat16", "the CPU has bfloat16 instructions"
+            policy, why = "float32", ("float32 on a CPU, although it has bfloat16 instructions: "
+                                      "precision='mixed' trains in bfloat16, faster for some "
+                                      "models and slower for others")
         else:
             policy, why = "float32", f"no 16-bit speed-up expected on this {kind}"
     elif precision == "mixed":

@@ -27,9 +27,11 @@ def test_cpu_only_machine_gets_no_xla_and_float32_without_bf16_instructions():
     assert "XLA off" in str(c)
 
 
-def test_cpu_with_bf16_instructions_gets_mixed_bfloat16():
-    assert devices.choose(devices=["CPU"], flags={"avx512_bf16"}).precision == "mixed_bfloat16"
-    assert devices.choose(devices=["CPU"], flags={"amx_bf16"}).precision == "mixed_bfloat16"
+def test_cpu_with_bf16_instructions_gets_float32_unless_mixed_is_asked_for():
+    for flags in ({"avx512_bf16"}, {"amx_bf16"}):
+        c = devices.choose(devices=["CPU"], flags=flags)
+        assert c.precision == "float32" and "precision='mixed'" in c.reason
+    assert "precision='mixed'" not in devices.choose(devices=["CPU"], flags=set()).reason
     assert devices.choose("mixed", devices=["CPU"], flags=set()).precision == "mixed_bfloat16"
     assert devices.choose("float32", devices=["CPU"], flags={"avx512_bf16"}).precision == "float32"
 
