@@ -35,11 +35,12 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from .data import MAX_SIDE, MIN_SIDE
 from .devices import PRECISIONS
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 GAN_LOSSES = ("non_saturating", "minimax")
-MIN_SIDE, MAX_SIDE, MAX_START = 8, 72, 9
+MAX_START = 9  # the towers halve each side until it is at most this
 _POLICIES = tuple(p for p in PRECISIONS if p not in ("auto", "mixed"))
 
 
