@@ -3,8 +3,8 @@
 :func:`choose` looks at the devices TensorFlow sees (or at a list you give it, which is how the
 tests mock a GPU or a TPU machine) and decides:
 
-- **XLA** (``jit_compile``) only on accelerators: on a CPU it made our train steps 1.3-2x slower,
-  on GPUs and TPUs it is usually faster.
+- **XLA** (``jit_compile``) only on accelerators: on a CPU it made our train steps slower, on
+  GPUs and TPUs it is usually faster.
 - **precision**: ``"float32"``, or mixed precision, where layers compute in 16 bits and keep their
   weights, the losses and the last layer of every model in float32: ``mixed_float16`` with loss
   scaling on a GPU, ``mixed_bfloat16`` on a TPU. On a CPU, float32 unless mixed precision is
@@ -14,10 +14,9 @@ tests mock a GPU or a TPU machine) and decides:
   ``TPUStrategy``. Models are built inside ``strategy.scope()`` and every batch is a *global*
   batch, split across the replicas.
 - **steps per call** (Keras's ``steps_per_execution``): how many train steps one call into
-  TensorFlow runs. Between calls, Python waits for the step and reads its results: about 2-3 ms
-  on this course's CPU, a tenth of a 28x28 VAE step. :data:`STEPS_PER_EXECUTION` steps per call
-  trained the 28x28 VAE 15-16 %, the 32x32 VAE 10 % and the AC-GAN 2-5 % faster there (``fit``,
-  interleaved rounds); accelerators, whose steps are shorter, should gain more. Under a
+  TensorFlow runs. Between calls, Python waits for the step and reads its results, which costs
+  most where steps are short (small images, accelerators); the README's "Training speed" gives
+  the measured gain of :data:`STEPS_PER_EXECUTION` steps per call. Under a
   ``MirroredStrategy`` or ``TPUStrategy`` it is 1: Keras's multi-step call fails there
   (keras-team/keras#19246, "You must feed a value for placeholder tensor", reproduced with two
   CPU replicas).
@@ -112,12 +111,10 @@ def list_devices() -> list:
 def prefer_onednn() -> bool:
     """Ask TensorFlow, before it is imported, for its oneDNN CPU kernels; ``True`` if this did.
 
-    TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 neural-network features. On
-    a 2-core AMD EPYC without them, the engine with it on trained the course's models 1.4-1.7x
-    as fast as TensorFlow's defaults at 32x32 and 64x64 (0.9-1.2x at 28x28, where the layers
-    are small), and the float32 matmul rate rose from 94 to 135 GFLOP/s
-    (``python -m gencomp_utils.bench``). Results differ from the default kernels
-    only by floating-point rounding. ``import gencomp_utils`` calls this.
+    TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 neural-network features;
+    where it does not, oneDNN trained the course's models faster (the README's "Training
+    speed" gives the figures). Results differ from the default kernels only by floating-point
+    rounding. ``import gencomp_utils`` calls this.
 
     Nothing changes when ``TF_ENABLE_ONEDNN_OPTS`` is already set (``0`` keeps oneDNN off),
     when TensorFlow was imported first (too late: it reads the variable once), or when
@@ -368,8 +365,8 @@ def choose(precision: str = "auto", strategy: str = "auto", devices=None,
         onednn = onednn_enabled()
     if kind == "CPU" and onednn is False:
         reason += (f"; oneDNN off: set {ONEDNN_VAR}=1 before TensorFlow is imported (or import "
-                   "gencomp_utils first): it trained this course's models 1.4-1.7x faster at 32x32 "
-                   "and 64x64 on a CPU where TensorFlow leaves it off")
+                   "gencomp_utils first): it trains this course's models faster on CPUs where "
+                   "TensorFlow leaves it off")
     return DeviceChoice(kind=kind, count=count, jit_compile=jit, precision=policy,
                         strategy=strategy, reason=reason, onednn=onednn,
                         steps_per_execution=int(steps_per_execution))
