@@ -64,6 +64,8 @@ class DeviceChoice:
         onednn: TensorFlow runs its CPU kernels through oneDNN (``None``: unknown).
         steps_per_execution: at most this many train steps per call into TensorFlow (the
             training engine ends a call early at an evaluation or at the end of an epoch).
+        fast_layers: build the models with the CPU's layer set
+            (:mod:`gencomp_utils.fast_layers`); on accelerators, Keras's own layers.
     """
 
     kind: str
@@ -74,6 +76,7 @@ class DeviceChoice:
     reason: str
     onednn: bool | None = None
     steps_per_execution: int = 1
+    fast_layers: bool = False
 
     def replace(self, **changes) -> "DeviceChoice":
         """A copy with some fields changed, e.g. ``choice.replace(jit_compile=False)``."""
@@ -83,7 +86,8 @@ class DeviceChoice:
         onednn = "" if self.onednn is None else f", oneDNN {'on' if self.onednn else 'off'}"
         return (f"{self.count} x {self.kind}, precision {self.precision}, "
                 f"XLA {'on' if self.jit_compile else 'off'}{onednn}, strategy {self.strategy}, "
-                f"{self.steps_per_execution} steps per call ({self.reason})")
+                f"{self.steps_per_execution} steps per call, "
+                f"{'the CPU' if self.fast_layers else 'Keras'}'s layers ({self.reason})")
 
 
 def _device_types(devices) -> list[str]:
@@ -369,7 +373,7 @@ def choose(precision: str = "auto", strategy: str = "auto", devices=None,
                    "TensorFlow leaves it off")
     return DeviceChoice(kind=kind, count=count, jit_compile=jit, precision=policy,
                         strategy=strategy, reason=reason, onednn=onednn,
-                        steps_per_execution=int(steps_per_execution))
+                        steps_per_execution=int(steps_per_execution), fast_layers=kind == "CPU")
 
 
 def _logical_cpus() -> int:

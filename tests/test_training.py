@@ -69,6 +69,13 @@ def test_mocked_physical_devices_and_overrides():
     assert devices.choose(devices=["TPU"]).steps_per_execution == 1
 
 
+def test_the_cpus_layer_set_only_on_a_cpu():
+    assert devices.choose(devices=["CPU"], flags=set()).fast_layers
+    for machine in (["CPU", "GPU"], ["CPU", "GPU", "GPU"], ["CPU", "TPU"]):
+        choice = devices.choose(devices=machine)
+        assert not choice.fast_layers and "Keras's layers" in str(choice), machine
+
+
 def test_bad_device_requests_are_refused():
     with pytest.raises(ValueError, match="precision"):
         devices.choose("float8", devices=["CPU"])
@@ -541,12 +548,13 @@ def test_both_models_train_resume_and_save_in_the_accelerator_configuration(
     choice = ACCELERATORS[accelerator]
 
     def build():
+        kw = dict(precision=choice.precision, fast_layers=choice.fast_layers)
         if kind == "vae":
-            return tiny_vae(precision=choice.precision)()
-        gan = tiny_gan(precision=choice.precision)()
+            return tiny_vae(**kw)()
+        gan = tiny_gan(**kw)()
         # a faster learning rate than the default 2e-4, so that d_class falls within 40 steps
-        gan.compile(g_optimizer=models.FusedAdam(3e-3, beta_1=0.5),
-                    d_optimizer=models.FusedAdam(3e-3, beta_1=0.5))
+        adam = gan.layer_set.adam
+        gan.compile(g_optimizer=adam(3e-3, beta_1=0.5), d_optimizer=adam(3e-3, beta_1=0.5))
         return gan
 
     data = training.ArrayData(*tiny_data(128))
@@ -558,6 +566,7 @@ def test_both_models_train_resume_and_save_in_the_accelerator_configuration(
     assert run.history["resumes"][0]["step"] == 16 and run.history["step"] == 40
     model = run.model
     assert model.jit_compile is True and model.steps_per_execution == choice.steps_per_execution
+    assert not model.fast_layers  # Keras's own layers on accelerators
     assert model.precision == choice.precision and run.history["precision"] == choice.precision
     for opt in training._optimizers(model).values():
         assert isinstance(opt, LossScaleOptimizer) == (choice.precision == "mixed_float16")
