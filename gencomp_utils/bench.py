@@ -15,7 +15,8 @@ and 64x64x3 in one run, two ways, on the same architecture and the same batches:
   ``ACGAN.train_step`` does).
 - **ours**: the project's engine path, in the benchmark's own process: the model's own
   ``train_step`` run by ``model.fit`` on the engine's ``tf.data`` pipeline, with the model's
-  faster forms of the same layers and its fused Adam (:mod:`gencomp_utils.models`), TensorFlow's
+  layer set :func:`gencomp_utils.devices.choose` picks (on a CPU the faster forms of the same
+  layers and the fused Adam of :mod:`gencomp_utils.fast_layers`), TensorFlow's
   oneDNN CPU kernels as ``import gencomp_utils`` asks for them, and the precision and XLA
   setting :func:`gencomp_utils.devices.choose` picks (``--bf16`` adds the model in
   ``mixed_bfloat16``). Both run on one device (the default strategy), even where ``choose``
@@ -905,7 +906,8 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
     value_range = (0.0, 1.0) if spec.kind == "vae" else (-1.0, 1.0)
     images = 8 * batch_size
     x, y = synthetic_data(spec.image_shape, spec.num_classes, images, value_range, seed)
-    build = partial(build_model, spec, base_filters, latent_dim, vae_beta=vae_beta, seed=seed)
+    build = partial(build_model, spec, base_filters, latent_dim, vae_beta=vae_beta, seed=seed,
+                    fast_layers=device.fast_layers)
     flops = reference.call("build", spec, base_filters, latent_dim, vae_beta, seed, batch_size,
                            images)
 
@@ -1125,7 +1127,8 @@ def time_disk(kinds, *, n_images: int, batch_size: int, base_filters: int, laten
     rows = []
     for kind in kinds:
         spec = Spec(kind, *image_spec(64))
-        model = build_model(spec, base_filters, latent_dim, device.precision, vae_beta)
+        model = build_model(spec, base_filters, latent_dim, device.precision, vae_beta,
+                            fast_layers=device.fast_layers)
         sources = {name: s.dataset(batch_size, value_range=model.value_range).repeat()
                    for name, s in (("disk", stream), ("disk_cache", cached))}
         batches = list(stream.dataset(batch_size, value_range=model.value_range,
@@ -1341,7 +1344,7 @@ def time_to_quality(minutes: float, *, preset, checkpoints: int = 20, eval_image
     # the engine's epoch order (training.epoch_dataset's permutation).
     keras.utils.set_random_seed(seed)
     model = models.ACGAN((28, 28, 1), 10, preset.latent_dim, preset.base_filters,
-                         precision=device.precision, seed=seed)
+                         precision=device.precision, seed=seed, fast_layers=device.fast_layers)
     model.compile(jit_compile=device.jit_compile, steps_per_execution=device.steps_per_execution)
     xs, bs = x * 2.0 - 1.0, int(preset.batch_size)
     spe = len(x) // bs

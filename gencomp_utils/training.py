@@ -262,6 +262,7 @@ def run_config(model, data, batch_size: int) -> dict:
         o = getattr(o, "inner_optimizer", o)
         cfg = serialize(o)
         cfg.get("config", {}).pop("name", None)  # auto-numbered: "adam", "adam_1", ...
+        cfg.pop("module", None)  # where the class is defined; its registered name stays
         return cfg
 
     return {"model": type(model).__name__, "model_config": model.get_config(),

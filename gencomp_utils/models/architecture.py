@@ -24,7 +24,7 @@ _POLICIES = tuple(p for p in PRECISIONS if p not in ("auto", "mixed"))
 
 @dataclass(frozen=True)
 class Architecture:
-    """The shape of every network in this module, derived from the image size.
+    """The shape of every network of both models, derived from the image size.
 
     Attributes:
         image_shape: ``(height, width, channels)``; each side from 8 to 72 pixels, halvable down
