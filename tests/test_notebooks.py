@@ -58,6 +58,7 @@ def test_notebook_shape(path):
     code = [c for c in cells if c["cell_type"] == "code"]
     assert all(not c["outputs"] and c["execution_count"] is None for c in code), \
         "commit notebooks without outputs"
+    assert all(c.get("id") for c in cells), "every cell needs an id (nbformat 4.5)"
     intro = "".join(cells[0]["source"])
     assert intro.startswith(f"# {path.name[:2]} · "), "title: '# NN · Title'"
     assert f"colab.research.google.com/github/gencomp/gencomp/blob/main/notebooks/{path.name}" in intro
