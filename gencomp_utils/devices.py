@@ -15,8 +15,8 @@ tests mock a GPU or a TPU machine) and decides:
   batch, split across the replicas.
 - **steps per call** (Keras's ``steps_per_execution``): how many train steps one call into
   TensorFlow runs. Between calls, Python waits for the step and reads its results, which costs
-  most where steps are short (small images, accelerators); the README's "Training speed" gives
-  the measured gain of :data:`STEPS_PER_EXECUTION` steps per call. Under a
+  most where steps are short (small images, accelerators); ``benchmarks/README.md`` gives the
+  measured gain of :data:`STEPS_PER_EXECUTION` steps per call. Under a
   ``MirroredStrategy`` or ``TPUStrategy`` it is 1: Keras's multi-step call fails there
   (keras-team/keras#19246, "You must feed a value for placeholder tensor", reproduced with two
   CPU replicas).
@@ -116,8 +116,8 @@ def prefer_onednn() -> bool:
     """Ask TensorFlow, before it is imported, for its oneDNN CPU kernels; ``True`` if this did.
 
     TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 neural-network features;
-    where it does not, oneDNN trained the course's models faster (the README's "Training
-    speed" gives the figures). Results differ from the default kernels only by floating-point
+    where it does not, oneDNN trained the course's models faster (``benchmarks/README.md``
+    gives the figures). Results differ from the default kernels only by floating-point
     rounding. ``import gencomp_utils`` calls this.
 
     Nothing changes when ``TF_ENABLE_ONEDNN_OPTS`` is already set (``0`` keeps oneDNN off),

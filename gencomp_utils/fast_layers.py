@@ -11,7 +11,7 @@ Four parts, each tested against the Keras layer it replaces (to floating-point r
 
 The models receive them, or Keras's own, as one :class:`LayerSet` (``fast_layers=True``: :data:`CPU`,
 which :func:`gencomp_utils.devices.choose` picks on a CPU; on accelerators, :data:`KERAS`). They
-are machinery, not part of what the course teaches. The README's "Training speed" gives what they
+are machinery, not part of what the course teaches. ``benchmarks/README.md`` gives what they
 gain.
 """
 from __future__ import annotations

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parent.parent))  # the benchmarks/ folder
 import fakedata  # noqa: E402
 
 _TMP = Path(tempfile.mkdtemp(prefix="gencomp-tests-"))

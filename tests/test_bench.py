@@ -11,7 +11,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from gencomp_utils import bench, devices, load_numpy, models  # noqa: E402
+from benchmarks import bench  # noqa: E402
+from gencomp_utils import devices, load_numpy, models  # noqa: E402
 from gencomp_utils.presets import get_preset  # noqa: E402
 
 TINY = dict(num_classes=10, latent_dim=4, base_filters=4)

@@ -1,6 +1,6 @@
 """Training-speed benchmark: the project's engine against the TensorFlow tutorials' way of training.
 
-``python -m gencomp_utils.bench`` trains the conditional VAE and the AC-GAN at 28x28x1, 32x32x3
+``python -m benchmarks.bench`` trains the conditional VAE and the AC-GAN at 28x28x1, 32x32x3
 and 64x64x3 in one run, two ways, on the same architecture and the same batches:
 
 - **reference**: the way the official TensorFlow DCGAN and CVAE tutorials train: a hand-written
@@ -40,7 +40,7 @@ with respect to the weights), 2 for a network that only passes gradients through
 discriminator in the generator's update) and 1 for a network run forward only (the generator in
 the discriminator's update).
 
-``import gencomp_utils.bench`` does not import TensorFlow. Run ``python -m gencomp_utils.bench
+``import benchmarks.bench`` does not import TensorFlow. Run ``python -m benchmarks.bench
 --help`` for the options.
 """
 from __future__ import annotations
@@ -320,7 +320,7 @@ def step_flops(model, batch_size: int) -> int:
     Returns:
         FLOPs per step.
     """
-    from . import models
+    from gencomp_utils import models
 
     b = int(batch_size)
     if isinstance(model, models.ConditionalVAE):
@@ -494,7 +494,7 @@ def build_model(spec: Spec, base_filters: int, latent_dim: int, precision: str =
     """
     import keras
 
-    from . import models
+    from gencomp_utils import models
 
     keras.utils.set_random_seed(seed)
     common = dict(image_shape=spec.image_shape, num_classes=spec.num_classes,
@@ -526,7 +526,7 @@ def repeated_dataset(x, y, batch_size: int):
     engine's pipelines (:func:`gencomp_utils.data.steady`)."""
     import tensorflow as tf
 
-    from .data import PREFETCH, steady
+    from gencomp_utils.data import PREFETCH, steady
 
     return steady(tf.data.Dataset.from_tensor_slices((x, y)).batch(int(batch_size),
                                                                    drop_remainder=True)
@@ -569,7 +569,7 @@ def reference_step(model, learning_rate: float = 1e-4):
     """
     import keras
 
-    from . import models
+    from gencomp_utils import models
 
     if isinstance(model, models.ConditionalVAE):
         return _reference_vae_step(model, keras.optimizers.Adam(learning_rate))
@@ -732,7 +732,7 @@ class ReferenceProcess:
     def __init__(self):
         import multiprocessing
 
-        from . import devices, paths
+        from gencomp_utils import devices, paths
 
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
@@ -776,6 +776,8 @@ def _reference_worker(conn):
     """The loop of :class:`ReferenceProcess`'s child: one command in, one answer out."""
     import traceback
 
+    import gencomp_utils  # noqa: F401  (before TensorFlow, as in the parent)
+
     runner = None
     while True:
         op, *args = conn.recv()
@@ -806,7 +808,7 @@ def _reference_worker(conn):
             elif op == "rss":
                 value = peak_rss_mb()
             elif op == "onednn":
-                from .devices import onednn_enabled
+                from gencomp_utils.devices import onednn_enabled
 
                 value = onednn_enabled()
             elif op == "environ":
@@ -911,7 +913,7 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
     flops = reference.call("build", spec, base_filters, latent_dim, vae_beta, seed, batch_size,
                            images)
 
-    from .training import epoch_dataset
+    from gencomp_utils.training import epoch_dataset
 
     def epochs(epoch):  # the engine's pipeline, a new one for each fit call
         return epoch_dataset(x, y, batch_size, seed, epoch).repeat()
@@ -1022,7 +1024,7 @@ def format_ceilings(ceilings: dict) -> str:
 
 def gpu_note() -> str:
     """What :func:`gencomp_utils.devices.choose` picks on a Colab GPU (asked, not assumed)."""
-    from . import devices
+    from gencomp_utils import devices
 
     gpu = devices.choose(devices=["CPU", "GPU"], gpu_compute_capability=(7, 5))
     return (f"On a GPU (Colab, e.g. a T4) devices.choose picks {gpu.precision} + XLA "
@@ -1035,7 +1037,7 @@ def gpu_note() -> str:
 
 
 def _digit_classifier(preset, log=_log):
-    from . import classifiers, data
+    from gencomp_utils import classifiers, data
 
     splits = data.default_splits("mnist")
     t0 = time.perf_counter()
@@ -1058,7 +1060,7 @@ def time_fd(n_images: int, preset, log=_log) -> dict:
         ``{"images", "classifier", "classifier_seconds", "features_seconds", "fd_seconds",
         "seconds" (features + distance), "fd"}``.
     """
-    from . import metrics, training
+    from gencomp_utils import metrics, training
 
     clf, clf_seconds = _digit_classifier(preset, log)
     x, _ = training.Data("mnist", "test").arrays()
@@ -1084,7 +1086,7 @@ def time_suite(args=("-q",), cwd=None) -> dict:
     Returns:
         ``{"seconds", "returncode", "summary"}`` (``summary``: pytest's last line).
     """
-    from . import paths
+    from gencomp_utils import paths
 
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=str(cwd or paths.REPO_ROOT),
@@ -1113,7 +1115,7 @@ def time_disk(kinds, *, n_images: int, batch_size: int, base_filters: int, laten
     """
     import tensorflow as tf
 
-    from . import data, training
+    from gencomp_utils import data, training
 
     if not data.available("celeba", "train"):
         return {"skipped": f"CelebA is not on disk, so the disk-vs-memory timing is skipped. "
@@ -1296,7 +1298,7 @@ def time_to_quality(minutes: float, *, preset, checkpoints: int = 20, eval_image
     import keras
     import tensorflow as tf
 
-    from . import data, devices, metrics, models, training
+    from gencomp_utils import data, devices, metrics, models, training
 
     device = device or devices.choose("auto")
     budget = 60.0 * float(minutes)
@@ -1426,7 +1428,7 @@ def pipeline_memory(counts=(500, 5000), image_size: int = 64) -> dict:
         ``{"rows": [{"images", "mode", "before_mb", "growth_mb"}, ...]}``, or ``{"skipped": why}``
         without CelebA or ``/proc`` (Linux only).
     """
-    from . import data
+    from gencomp_utils import data
 
     if not Path("/proc/self/status").is_file():
         return {"skipped": "resident memory is read from /proc (Linux only)."}
@@ -1451,10 +1453,10 @@ def pipeline_memory(counts=(500, 5000), image_size: int = 64) -> dict:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from .presets import PRESETS
+    from gencomp_utils.presets import PRESETS
 
     p = argparse.ArgumentParser(
-        prog="python -m gencomp_utils.bench",
+        prog="python -m benchmarks.bench",
         description="Training speed: the project's engine (model.fit on the model's train_step, "
                     "devices.choose settings) against the TensorFlow tutorials' hand-written "
                     "tf.function step, on the same architecture and batches.")
@@ -1508,7 +1510,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--time-to-quality must be a positive number of minutes.")
     for size in args.sizes:
         try:
-            from .models import Architecture
+            from gencomp_utils.models import Architecture
 
             Architecture(image_spec(size)[0])
         except ValueError as e:
@@ -1517,14 +1519,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    """Run the benchmark (see ``python -m gencomp_utils.bench --help``); print the results.
+    """Run the benchmark (see ``python -m benchmarks.bench --help``); print the results.
 
     Returns:
         0 (also when a comparison is flagged as unfair: the flag is printed).
     """
     args = parse_args(argv)
-    from . import devices
-    from .presets import get_preset
+    from gencomp_utils import devices
+    from gencomp_utils.presets import get_preset
 
     preset = get_preset(args.preset)
     batch = args.batch_size or preset.batch_size

@@ -1,0 +1,1 @@
+"""The training-speed benchmark (``python -m benchmarks.bench --help``); see README.md here."""
