@@ -750,11 +750,11 @@ def _part(ds, skip: int, take: int | None):
 def steady(ds):
     """``ds`` with tf.data's autotuning turned off: fixed parallelism and a fixed prefetch.
 
-    Autotuning runs a model thread that wakes after 10, 30, 70, ... 5,110, 10,230 ms (the period
-    doubles, up to a minute). When an iterator is destroyed, as at the end of every ``fit`` call,
-    its destruction waited for the thread's next wake-up: an epoch of 3 s of work took 5.11 s, one
-    of 6 s took 10.23 s. Measured on a 2-core CPU with TensorFlow 2.21; the engine makes one
-    ``fit`` call per epoch, so every pipeline it reads is built through this function.
+    Autotuning runs a model thread that wakes at periods that double, up to a minute. When an
+    iterator is destroyed, as at the end of every ``fit`` call, its destruction waits for the
+    thread's next wake-up, which can add seconds to an epoch (``benchmarks/README.md``). The
+    engine makes one ``fit`` call per epoch, so every pipeline it reads is built through this
+    function.
 
     The pipelines passed here set their own fixed values instead: maps on as many threads as the
     machine has cores (:data:`PARALLEL_CALLS`) and :data:`PREFETCH` batches read ahead, enough

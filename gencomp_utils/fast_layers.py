@@ -129,11 +129,11 @@ class SubpixelConv2DTranspose(layers.Conv2DTranspose):
     stride-1 3x3 convolution to ``4 x filters`` channels followed by a depth-to-space shuffle.
 
     The same kernel variable, the same output and gradients (to float rounding, see the tests),
-    the same configuration; other strides, kernels or paddings use Keras's own computation. The
-    transposed convolution to an image of 1 or 3 channels runs at about 4 GFLOP/s in
-    TensorFlow's CPU kernels; this form runs it as an ordinary convolution (the taps are placed
-    by :func:`_subpixel_index`). Its gradients are TensorFlow's own for the transposed
-    convolution (:func:`_stride2_conv_pair`), which are faster than the sub-pixel form's.
+    the same configuration; other strides, kernels or paddings use Keras's own computation.
+    TensorFlow's CPU kernels run the transposed convolution to an image of 1 or 3 channels
+    slowly; this form runs it as an ordinary convolution (the taps are placed by
+    :func:`_subpixel_index`). Its gradients are TensorFlow's own for the transposed convolution
+    (:func:`_stride2_conv_pair`), which are faster than the sub-pixel form's.
     """
 
     def _subpixel(self) -> bool:
@@ -159,9 +159,9 @@ class SubpixelGradConv2D(layers.Conv2D):
     The same layer, output and gradients (to float rounding, see the tests); other settings
     use Keras's own computation. Meant for a network's first layer, on the image: the input
     gradient is then a transposed convolution to 1 or 3 channels, which TensorFlow's CPU
-    kernels run slowly (at 64 x 28 x 28 x 1, 2.9 ms with oneDNN; the sub-pixel form's
-    convolution, the one :class:`SubpixelConv2DTranspose` runs forward, 0.9-1.6 ms). The
-    discriminator takes it to pass the gradient to the generator.
+    kernels run more slowly than the sub-pixel form's convolution (the one
+    :class:`SubpixelConv2DTranspose` runs forward). The discriminator takes it to pass the
+    gradient to the generator.
     """
 
     def _subpixel(self, inputs) -> bool:
@@ -190,8 +190,8 @@ class MaskDropout(layers.Dropout):
     """``keras.layers.Dropout`` with a mask drawn from 8 or 16 random bits per value.
 
     The same layer (configuration, seed generator, scaling by the kept fraction), with a
-    cheaper mask: TensorFlow's CPU random kernels cost about 4-6 ns per 32-bit number, and the
-    mask of Keras's layer draws one float per value. This one draws one 32-bit number per four
+    cheaper mask: the mask of Keras's layer draws one random float per value, and TensorFlow's CPU
+    random kernels pay per 32-bit number drawn. This one draws one 32-bit number per four
     values (8 bits each) when ``rate * 256`` is a whole number (0.25, 0.5, 0.3125, ...), and per
     two values (16 bits each) otherwise, and keeps a value when its bits reach ``round(rate *
     2**bits)``. The kept fraction is then ``1 - round(rate * 2**bits) / 2**bits``: exactly

@@ -127,7 +127,7 @@ def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], labe
     x_in = keras.Input((h, w, c), name="image")
     inputs = [x_in]
     x = x_in
-    for i, ((hh, ww), f) in enumerate(zip(arch.sizes()[1:], arch.filters)):
+    for i, f in enumerate(arch.filters):
         # (B, 2h, 2w, c) -> (B, h, w, f): one halving
         conv = layer_set.first_conv if i == 0 else layers.Conv2D
         x = conv(f, arch.kernel_size, strides=2, padding="same", dtype=precision,
