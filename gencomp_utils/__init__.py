@@ -8,13 +8,9 @@ one hook:
 - ``TF_ENABLE_ONEDNN_OPTS=1``: TensorFlow runs its CPU kernels through oneDNN, which it leaves off
   on CPUs without AVX-512 (see :func:`gencomp_utils.devices.prefer_onednn`; ``0`` keeps
   TensorFlow's own choice).
-- ``TF_CPP_MIN_LOG_LEVEL=3``: no TensorFlow C++ log line in notebooks or consoles. Errors
-  TensorFlow raises still reach you as Python exceptions, and Python warnings still show; errors
-  it only logs are hidden too (``1`` or ``2`` shows them).
-  TensorFlow reads the level only after its libraries have loaded, so a hook on the first
-  ``import tensorflow`` applies it to the lines they print before (``Could not find cuda
-  drivers``, ``failed call to cuInit``, ...), then removes itself. See
-  :func:`gencomp_utils.devices.quiet_tensorflow_logs`; ``0`` shows every line.
+- ``TF_CPP_MIN_LOG_LEVEL=3``: no TensorFlow C++ log line in notebooks or consoles, with a hook on
+  the first ``import tensorflow`` for the lines printed before TensorFlow reads the level (see
+  :func:`gencomp_utils.devices.quiet_tensorflow_logs`; ``0`` shows every line).
 """
 from .devices import prefer_onednn, quiet_tensorflow_logs
 

@@ -64,8 +64,6 @@ class DeviceChoice:
         onednn: TensorFlow runs its CPU kernels through oneDNN (``None``: unknown).
         steps_per_execution: at most this many train steps per call into TensorFlow (the
             training engine ends a call early at an evaluation or at the end of an epoch).
-        fast_layers: build the models with the CPU's layer set
-            (:mod:`gencomp_utils.fast_layers`); on accelerators, Keras's own layers.
     """
 
     kind: str
@@ -76,7 +74,12 @@ class DeviceChoice:
     reason: str
     onednn: bool | None = None
     steps_per_execution: int = 1
-    fast_layers: bool = False
+
+    @property
+    def fast_layers(self) -> bool:
+        """Build the models with the CPU's layer set (:mod:`gencomp_utils.fast_layers`); on
+        accelerators, Keras's own layers."""
+        return self.kind == "CPU"
 
     def replace(self, **changes) -> "DeviceChoice":
         """A copy with some fields changed, e.g. ``choice.replace(jit_compile=False)``."""
@@ -336,13 +339,12 @@ def choose(precision: str = "auto", strategy: str = "auto", devices=None,
 
     if kind == "GPU" and gpu_compute_capability is None:
         gpu_compute_capability = (7, 0) if mocked else _gpu_capability()
-    bf16_cpu = cpu_has_bf16(flags)
     if precision == "auto":
         if kind == "TPU":
             policy, why = "mixed_bfloat16", "TPUs compute in bfloat16"
         elif kind == "GPU" and gpu_compute_capability >= (7, 0):
             policy, why = "mixed_float16", "the GPU has tensor cores"
-        elif kind == "CPU" and bf16_cpu:
+        elif kind == "CPU" and cpu_has_bf16(flags):
             policy, why = "float32", ("float32 on a CPU, although it has bfloat16 instructions: "
                                       "precision='mixed' trains in bfloat16, faster for some "
                                       "models and slower for others")
@@ -373,7 +375,7 @@ def choose(precision: str = "auto", strategy: str = "auto", devices=None,
                    "TensorFlow leaves it off")
     return DeviceChoice(kind=kind, count=count, jit_compile=jit, precision=policy,
                         strategy=strategy, reason=reason, onednn=onednn,
-                        steps_per_execution=int(steps_per_execution), fast_layers=kind == "CPU")
+                        steps_per_execution=int(steps_per_execution))
 
 
 def _logical_cpus() -> int:

@@ -258,25 +258,18 @@ class LayerSet:
     """The classes the networks are built with where Keras's own and this module's differ.
 
     Attributes:
-        name: ``"keras"`` or ``"cpu"``.
         first_conv: the first convolution, on the image.
         last_conv_transpose: the last transposed convolution, to the image.
         dropout: the dropout layer.
         adam: the models' default optimizer.
     """
 
-    name: str
     first_conv: type
     last_conv_transpose: type
     dropout: type
     adam: type
 
 
-KERAS = LayerSet("keras", layers.Conv2D, layers.Conv2DTranspose, layers.Dropout,
+KERAS = LayerSet(layers.Conv2D, layers.Conv2DTranspose, layers.Dropout,
                  keras.optimizers.Adam)
-CPU = LayerSet("cpu", SubpixelGradConv2D, SubpixelConv2DTranspose, MaskDropout, FusedAdam)
-
-
-def layer_set(fast: bool) -> LayerSet:
-    """:data:`CPU` for ``fast=True``, else :data:`KERAS`."""
-    return CPU if fast else KERAS
+CPU = LayerSet(SubpixelGradConv2D, SubpixelConv2DTranspose, MaskDropout, FusedAdam)

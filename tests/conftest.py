@@ -10,14 +10,11 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(1, str(Path(__file__).parent.parent))  # the benchmarks/ folder
 import fakedata  # noqa: E402
 
 _TMP = Path(tempfile.mkdtemp(prefix="gencomp-tests-"))

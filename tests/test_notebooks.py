@@ -25,8 +25,13 @@ def _load(path: Path) -> dict:
 LOG_MARKS = ("I0000", "W0000", "E0000", "absl::InitializeLog")
 
 
+def is_log_line(line: str) -> bool:
+    """Whether a line is, or looks like, a TensorFlow C++ log line."""
+    return bool(devices.TF_LOG_LINE.match(line)) or any(m in line for m in LOG_MARKS)
+
+
 def log_lines(nb: dict) -> list[str]:
-    """Every output line of a notebook that is, or looks like, a TensorFlow C++ log line."""
+    """Every output line of a notebook that :func:`is_log_line`."""
     found = []
     for i, cell in enumerate(nb["cells"]):
         for out in cell.get("outputs", []):
@@ -34,17 +39,14 @@ def log_lines(nb: dict) -> list[str]:
                 + out.get("traceback", [])
             for text in texts:
                 text = "".join(text) if isinstance(text, list) else str(text)
-                found += [f"cell {i}: {line}" for line in text.splitlines()
-                          if devices.TF_LOG_LINE.match(line) or any(m in line for m in LOG_MARKS)]
+                found += [f"cell {i}: {line}" for line in text.splitlines() if is_log_line(line)]
     return found
 
 
 def test_the_log_scan_finds_tensorflows_lines():
-    lines = ["I0000 00:00:1795791546.147714    2388 cudart_stub.cc:31] Could not find cuda",
-             "E0000 00:00:1795791896.680159    4332 meta_optimizer.cc:967] remapper failed",
-             "2024-03-05 10:00:00.000001: W tensorflow/core/x.cc:12] old format",
-             "WARNING: All log messages before absl::InitializeLog() is called are written to "
-             "STDERR"]
+    from test_training import SAMPLE_LOG_LINES
+
+    lines = list(SAMPLE_LOG_LINES)
     nb = {"cells": [{"outputs": [{"output_type": "stream", "name": "stderr",
                                   "text": ["loss 0.5\n"] + [ln + "\n" for ln in lines]}]}]}
     assert [f.split(": ", 1)[1] for f in log_lines(nb)] == lines

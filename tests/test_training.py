@@ -109,13 +109,17 @@ def test_onednn_is_asked_for_only_before_tensorflow_and_only_when_unset(monkeypa
     assert not devices.prefer_onednn() and "TF_ENABLE_ONEDNN_OPTS" not in os.environ
 
 
+# TensorFlow's log lines as they come: INFO, ERROR, the older format's WARNING, absl's notice
+SAMPLE_LOG_LINES = (
+    "I0000 00:00:1795791546.147714    2388 cudart_stub.cc:31] Could not find cuda drivers",
+    "E0000 00:00:1795791553.622411    2388 cuda_platform.cc:52] failed call to cuInit",
+    "2024-03-05 10:00:00.000001: W tensorflow/core/x.cc:12] the older format",
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR")
+
+
 def test_the_log_level_hides_tensorflows_lines_by_severity():
-    info = "I0000 00:00:1795791546.147714    2388 cudart_stub.cc:31] Could not find cuda drivers"
-    error = "E0000 00:00:1795791553.622411    2388 cuda_platform.cc:52] failed call to cuInit"
-    old = "2024-03-05 10:00:00.000001: W tensorflow/core/x.cc:12] the older format"
-    notice = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
-    lines = (info, error, old, notice)
-    hidden = {level: [devices.below_log_level(ln, level) for ln in lines] for level in range(4)}
+    hidden = {level: [devices.below_log_level(ln, level) for ln in SAMPLE_LOG_LINES]
+              for level in range(4)}
     assert hidden == {0: [False, False, False, False], 1: [True, False, False, False],
                       2: [True, False, True, True], 3: [True, True, True, True]}
     for other in ("UserWarning: a warning", "Traceback (most recent call last):",

@@ -42,8 +42,8 @@ class ACGAN(_Conditional):
         precision: Keras dtype policy.
         seed: seed of the generator's noise.
         fast_layers: build with the CPU's layer set (the same functions, faster on a CPU;
-            :mod:`gencomp_utils.fast_layers`), as ``devices.choose(...).fast_layers`` says on a
-            CPU; ``False``: Keras's own layers and Adam.
+            :mod:`gencomp_utils.fast_layers`): pass ``devices.choose(...).fast_layers``, true on
+            a CPU; ``False``: Keras's own layers and Adam.
 
     Trains on images in [-1, 1] (the generator ends in tanh); every sampling helper returns
     images in [0, 1]. Metrics: ``d_loss``, ``g_loss``, ``d_class`` (class loss on real images),
@@ -56,7 +56,7 @@ class ACGAN(_Conditional):
     def __init__(self, image_shape=(28, 28, 1), num_classes=10, latent_dim=32, base_filters=32,
                  gan_loss="non_saturating", class_weight=1.0, fake_class_loss=False,
                  projection=True, label_smoothing=0.0, dropout=0.25, precision="float32",
-                 seed=0, fast_layers=True, name="acgan", **kwargs):
+                 seed=0, fast_layers=False, name="acgan", **kwargs):
         super().__init__(name=name, **kwargs)
         self._init_common(image_shape, num_classes, latent_dim, base_filters, precision, seed,
                           fast_layers)

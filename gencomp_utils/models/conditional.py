@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ..fast_layers import layer_set
+from .. import fast_layers as _fast
 from .architecture import Architecture, _check_precision
 
 
@@ -43,8 +43,12 @@ class _Conditional(keras.Model):
         self.precision = _check_precision(precision)
         self.seed = int(seed)
         self.fast_layers = bool(fast_layers)
-        self.layer_set = layer_set(self.fast_layers)  # Keras's classes, or the CPU's faster ones
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="noise_seed")
+
+    @property
+    def layer_set(self):
+        """The classes the networks are built with: the CPU's faster ones, or Keras's own."""
+        return _fast.CPU if self.fast_layers else _fast.KERAS
 
     @property
     def metrics(self):

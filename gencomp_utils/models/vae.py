@@ -35,8 +35,8 @@ class ConditionalVAE(_Conditional):
         precision: Keras dtype policy (``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"``).
         seed: seed of the reparameterisation noise.
         fast_layers: build with the CPU's layer set (the same functions, faster on a CPU;
-            :mod:`gencomp_utils.fast_layers`), as ``devices.choose(...).fast_layers`` says on a
-            CPU; ``False``: Keras's own layers and Adam.
+            :mod:`gencomp_utils.fast_layers`): pass ``devices.choose(...).fast_layers``, true on
+            a CPU; ``False``: Keras's own layers and Adam.
 
     Metrics (per image, in nats): ``loss``, ``reconstruction``, ``kl`` and ``elbo``
     (``-(reconstruction + kl)``, whatever ``beta`` is).
@@ -46,7 +46,7 @@ class ConditionalVAE(_Conditional):
 
     def __init__(self, image_shape=(28, 28, 1), num_classes=10, latent_dim=32, base_filters=32,
                  likelihood="bernoulli", gaussian_sigma=None, num_samples=1, beta=1.0,
-                 precision="float32", seed=0, fast_layers=True, name="conditional_vae", **kwargs):
+                 precision="float32", seed=0, fast_layers=False, name="conditional_vae", **kwargs):
         super().__init__(name=name, **kwargs)
         self._init_common(image_shape, num_classes, latent_dim, base_filters, precision, seed,
                           fast_layers)
