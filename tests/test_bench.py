@@ -91,7 +91,7 @@ def test_live_convolutions_match_the_hand_count_of_a_vae_step():
     Decoder: the transposed convolution forward (an input-gradient kernel), its filter and
     input gradients (a forward kernel); the last layer the same, except that its forward pass
     is the sub-pixel form's ordinary convolution."""
-    vae = models.ConditionalVAE((28, 28, 1), **TINY)
+    vae = models.ConditionalVAE((28, 28, 1), **TINY, fast_layers=True)
     vae.compile()
     convs = bench.live_convolutions(vae, 4)
     assert _by_type(convs) == {"Conv2D": 5, "Conv2DBackpropInput": 2, "Conv2DBackpropFilter": 4}
@@ -109,7 +109,7 @@ def test_live_convolutions_match_the_hand_count_of_a_gan_step():
     convolution) and one ordinary convolution (the last layer's sub-pixel form); D's gradient
     to the image is an ordinary convolution too (the first layer's sub-pixel form); G's input
     gradients are ordinary convolutions."""
-    gan = models.ACGAN((28, 28, 1), **TINY)
+    gan = models.ACGAN((28, 28, 1), **TINY, fast_layers=True)
     gan.compile()
     convs = bench.live_convolutions(gan, 4)
     assert _by_type(convs) == {"Conv2D": 11, "Conv2DBackpropInput": 5,
