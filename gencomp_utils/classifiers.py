@@ -302,7 +302,7 @@ def get_classifier(dataset: str = "mnist", train_split: str | None = None,
     clf.info = {"accuracy": clf.accuracy, "per_class": per, "seconds": seconds,
                 "settings": settings, "eval_images": int(len(ye))}
     model.save(path)
-    record_path.write_text(json.dumps(clf.info, indent=1))
+    paths.write_json(record_path, clf.info)
     if verbose:
         print(f"Classifier: trained in {seconds:.1f} s; held-out accuracy {clf.accuracy:.4f} on "
               f"{eval_split} ({len(ye)} images); saved to {path}.")

@@ -13,6 +13,8 @@ only when called.
 """
 from __future__ import annotations
 
+import json
+import math
 import os
 import sys
 from contextlib import contextmanager
@@ -108,3 +110,28 @@ def environment(values: dict):
         yield
     finally:
         _set_environment(saved)
+
+
+def _plain(o):
+    """``o`` with NumPy numbers as Python's, paths as strings and NaN or infinity as ``None``."""
+    if isinstance(o, dict):
+        return {k: _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_plain(v) for v in o]
+    if hasattr(o, "item") and getattr(o, "shape", None) == ():  # a NumPy scalar
+        o = o.item()
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    return str(o) if isinstance(o, Path) else o
+
+
+def write_json(path, obj, indent: int = 1) -> Path:
+    """Write ``obj`` as JSON that any reader accepts (NumPy numbers as numbers, NaN and infinity
+    as ``null``), creating the folder; the file is replaced in one step, so an interrupted write
+    leaves the old one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_plain(obj), indent=indent))
+    os.replace(tmp, path)
+    return path

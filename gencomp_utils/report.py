@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import paths
 from .metrics import verdict
 
 SCHEMA = 1
@@ -88,34 +89,15 @@ def validate_metrics(m: dict) -> dict:
     return m
 
 
-def _clean(o):
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, (np.floating, float)):
-        return None if not math.isfinite(float(o)) else float(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    return o
-
-
 def write_metrics(path, metrics: dict) -> Path:
     """Validate and write ``metrics.json`` (non-finite numbers become null)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_clean(validate_metrics(metrics)), indent=2))
-    return path
+    return paths.write_json(path, validate_metrics(metrics), indent=2)
 
 
 def metrics_root(metrics_dir=None) -> Path:
     """Where to read experiments from: ``metrics_dir`` if given, else the main job's current run
     folder (``GENCOMP_RUN_DIR``, all seeds), else the output folder (the notebooks run by hand)."""
     import os
-
-    from . import paths
 
     if metrics_dir:
         return Path(metrics_dir)

@@ -159,8 +159,8 @@ def summary_text(results: list[Result]) -> str:
 
 def write_summary(run_dir: Path, preset: str, results: list[Result]) -> None:
     """Write ``summary.json`` and ``summary.md`` into the run folder."""
-    (run_dir / "summary.json").write_text(json.dumps(
-        {"preset": preset, "results": [asdict(r) for r in results]}, indent=2))
+    paths.write_json(run_dir / "summary.json",
+                     {"preset": preset, "results": [asdict(r) for r in results]}, indent=2)
     rows = ["| notebook | seed | status | seconds | executed copy / note |", "|---|---|---|---|---|"]
     for r in results:
         where = Path(r.executed).relative_to(run_dir) if r.executed else ""

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -270,21 +269,6 @@ def run_config(model, data, batch_size: int) -> dict:
             "data": _as_data(data).describe(), "batch_size": int(batch_size)}
 
 
-def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
-    os.replace(tmp, path)
-
-
-def _json_default(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON-able: {type(o).__name__}")
-
-
 def load_history(path) -> dict:
     """Read a ``history.json`` (a file or the folder holding it)."""
     path = Path(path)
@@ -469,7 +453,7 @@ class _Engine:
         h, bad = self.history, self.bad
         h["status"] = "diverged"
         h["diverged"] = bad
-        _write_json(self.out_dir / "history.json", h)
+        paths.write_json(self.out_dir / "history.json", h)
         last = self.manager.latest_checkpoint
         kept = (f"The last good checkpoint (step {int(last.split('-')[-1])}) is kept in "
                 f"{self.run_dir}." if last else "No checkpoint was written yet.")
@@ -487,13 +471,13 @@ class _Engine:
         self.step_var.assign(self.step)
         self.history["step"] = self.step
         self.history["images_seen"] = self.step * self.batch_size
-        _write_json(self.run_dir / f"state-{self.step:07d}.json", self.history)
+        paths.write_json(self.run_dir / f"state-{self.step:07d}.json", self.history)
         self.manager.save(checkpoint_number=self.step)
         kept = {int(Path(p).name.split("-")[-1]) for p in self.manager.checkpoints}
         for f in self.run_dir.glob("state-*.json"):
             if int(f.stem.split("-")[1]) not in kept:
                 f.unlink(missing_ok=True)
-        _write_json(self.out_dir / "history.json", self.history)
+        paths.write_json(self.out_dir / "history.json", self.history)
 
     def run(self):
         """Train epoch by epoch: one ``fit`` call per epoch, split where an evaluation falls,
@@ -665,7 +649,7 @@ def train(build, data, steps: int, *, name: str, batch_size: int = 64, seed: int
     if history is not None and history["step"] >= steps:
         how = "loaded"
         _copy_grids(run_dir, out_dir)
-        _write_json(out_dir / "history.json", history)
+        paths.write_json(out_dir / "history.json", history)
         if verbose:
             print(f"{name}: found a trained model ({history['step']} steps, key {key}) in "
                   f"{run_dir}: loaded it, no training.")

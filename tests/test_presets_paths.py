@@ -89,3 +89,21 @@ def test_environment_sets_and_removes_variables_then_restores_them(monkeypatch):
             assert os.environ["GENCOMP_TEST_NEW"] == "1"
             raise RuntimeError("restored even on error")
     assert os.environ["GENCOMP_TEST_KEEP"] == "before" and "GENCOMP_TEST_NEW" not in os.environ
+
+
+def test_write_json_writes_strict_json_in_one_step(tmp_path):
+    """NumPy numbers become numbers, NaN and infinity null (strict readers refuse them), paths
+    strings; the folder is made and no temporary file is left."""
+    import json
+
+    import numpy as np
+
+    obj = {"a": np.float32(0.5), "b": [np.int64(3), float("nan"), np.float64(np.inf)],
+           "c": (np.bool_(True), tmp_path), "d": {"e": None, "f": "x"}}
+    path = paths.write_json(tmp_path / "new" / "out.json", obj)
+    text = path.read_text()
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} written")) == {
+        "a": 0.5, "b": [3, None, None], "c": [True, str(tmp_path)], "d": {"e": None, "f": "x"}}
+    assert [p.name for p in path.parent.iterdir()] == ["out.json"]
+    paths.write_json(path, [1])
+    assert json.loads(path.read_text()) == [1]
