@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,7 +65,6 @@ def test_notebook_shape(path):
     intro = "".join(cells[0]["source"])
     assert intro.startswith(f"# {path.name[:2]} · "), "title: '# NN · Title'"
     assert f"colab.research.google.com/github/gencomp/gencomp/blob/main/notebooks/{path.name}" in intro
-    assert "Run time" in intro and "Prerequisites" in intro and ("Next" in intro or path == NOTEBOOKS[-1])
     setup = "".join(code[0]["source"])
     assert "except ImportError" in setup and "--no-deps" in setup, "install gencomp_utils only if missing"
     params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
@@ -73,6 +73,78 @@ def test_notebook_shape(path):
     assert isinstance(nb["metadata"].get("gencomp", {}).get("requires"), list)
     too_long = [i for i, c in enumerate(code) if len("".join(c["source"]).splitlines()) > 20]
     assert not too_long, f"code cells {too_long} are long: move the plumbing into gencomp_utils"
+
+
+RUN_TIMES = json.loads((runner.NOTEBOOK_DIR / "run_times.json").read_text())["notebooks"]
+OPENING = ["title", "Goal", "Open in Colab", "Run time", "Prerequisites", "Next"]
+
+
+def outline(markdown: str) -> list[str]:
+    """The marks of a markdown cell's paragraphs, in order: ``"title"`` for ``# NN · ...``, a
+    heading as written (``"## Summary"``), the label of ``**Label:** ...`` (``"Goal"``),
+    ``"Open in Colab"`` for the Colab link, ``"text"`` for anything else."""
+    marks = []
+    for par in (p.strip() for p in markdown.split("\n\n") if p.strip()):
+        if re.match(r"# \d\d · ", par):
+            marks.append("title")
+        elif par.startswith("#"):
+            marks.append(par.splitlines()[0])
+        elif m := re.match(r"\*\*([^*]+):\*\*", par):
+            marks.append(m.group(1))
+        else:
+            marks.append("Open in Colab" if par.startswith("[Open in Colab](") else "text")
+    return marks
+
+
+def run_time_line(number: str) -> str:
+    """The header's run time paragraph, from ``notebooks/run_times.json``."""
+    t = RUN_TIMES[number]
+    line = (f"**Run time:** CPU, 2 cores: {t['smoke']} (smoke preset), {t['classroom']} "
+            f"(classroom preset). Colab GPU, classroom preset: {t['gpu']}.")
+    return line + (f" {t['note']}" if t.get("note") else "")
+
+
+def test_outline_tells_the_template_from_a_shuffled_header():
+    header = ("# 07 · Title\n\n**Goal:** g\n\n[Open in Colab](x)\n\n**Run time:** r\n\n"
+              "**Prerequisites:** p\n\n**Next:** n")
+    assert outline(header) == OPENING
+    shuffled = header.replace("**Prerequisites:** p\n\n**Next:** n",
+                              "**Next:** n\n\n**Prerequisites:** p")
+    assert outline(shuffled) == OPENING[:4] + ["Next", "Prerequisites"]
+    assert outline(header.replace("**Goal:** g", "Goal: g"))[1] == "text"
+    assert outline("## Summary\n\n* a\n* b\n\n**Next:** x") == ["## Summary", "text", "Next"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_follows_the_template(path):
+    """Every notebook opens with title, goal, Colab link, run times, prerequisites and next, and
+    ends with a summary and next; the run times are those of ``notebooks/run_times.json``."""
+    cells = _load(path)["cells"]
+    intro, ending = ("".join(cells[i]["source"]) for i in (0, -1))
+    assert outline(intro) == OPENING
+    assert run_time_line(path.name[:2]) in intro.split("\n\n")
+    marks = outline(ending)
+    assert marks[0] == "## Summary" and marks[-1] == "Next" and set(marks[1:-1]) == {"text"}
+    headings = [m for c in cells if c["cell_type"] == "markdown"
+                for m in outline("".join(c["source"])) if m.startswith("## ")]
+    assert headings[-1] == "## Summary" and headings.count("## Summary") == 1
+    following = NOTEBOOKS.index(path) + 1
+    for text in (intro, ending):
+        nxt = text.split("**Next:** ")[-1]
+        if following < len(NOTEBOOKS):
+            assert f"]({NOTEBOOKS[following].name})" in nxt.split("\n\n")[0]
+        else:
+            assert nxt.startswith("this is the last notebook")
+
+
+def test_the_readme_gives_the_notebooks_run_times():
+    """The README's table of notebooks shows the same run times as the notebooks' headers."""
+    readme = (paths.REPO_ROOT / "README.md").read_text()
+    rows = {cells[0]: cells for line in readme.splitlines()
+            if (cells := [c.strip() for c in line.strip("|").split("|")])[0] in RUN_TIMES}
+    assert sorted(rows) == sorted(RUN_TIMES) == sorted(p.name[:2] for p in NOTEBOOKS)
+    for number, t in RUN_TIMES.items():
+        assert rows[number][-2:] == [f"{t['smoke']} / {t['classroom']}", t["gpu"]], number
 
 
 @pytest.mark.notebooks
