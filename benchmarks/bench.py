@@ -47,13 +47,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -110,10 +111,12 @@ def time_steps(fn, steps: int) -> float:
 
 
 def interleave(fns: dict, rounds: int, on_round=None) -> dict:
-    """Run several timed blocks in turn, ``rounds`` times: A B A B ... (A B C A B C ...).
+    """Run several timed blocks in turn, ``rounds`` times, each round starting one block later:
+    A B, B A, A B ... (A B C, B C A, C A B ...).
 
     Interleaving spreads slow phases of a shared machine (another process, thermal throttling)
-    over all variants instead of penalising whichever ran during them.
+    over all variants instead of penalising whichever ran during them, and the rotation spreads
+    the cost of coming first in a round (after the other process, or after a pause).
 
     Args:
         fns: name -> a function that runs one block and returns its seconds.
@@ -126,10 +129,11 @@ def interleave(fns: dict, rounds: int, on_round=None) -> dict:
     if int(rounds) < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds!r}.")
     seconds = {name: [] for name in fns}
+    names = list(fns)
     for r in range(int(rounds)):
         this = {}
-        for name, fn in fns.items():
-            this[name] = float(fn())
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            this[name] = float(fns[name]())
             seconds[name].append(this[name])
         if on_round is not None:
             on_round(r, this)
@@ -796,6 +800,13 @@ def _reference_worker(conn):
                                     fast_layers=False)
                 runner = ReferenceRunner(model, repeated_dataset(x, y, batch_size))
                 value = step_flops(model, batch_size)
+            elif op == "engine":  # ours, all its parts, with this process's oneDNN setting
+                spec, base_filters, latent_dim, vae_beta, seed, batch_size, images, spe = args
+                runner = FitRunner(build_model(spec, base_filters, latent_dim, "float32",
+                                               vae_beta, seed, fast_layers=True),
+                                   _engine_epochs(spec, batch_size, images, seed),
+                                   steps_per_execution=spe)
+                value = step_flops(runner.model, batch_size)
             elif op == "run":
                 value = runner.run(*args)
             elif op == "losses":
@@ -865,6 +876,34 @@ class FitRunner:
         return dict(self.last)
 
 
+def _engine_epochs(spec: Spec, batch_size: int, images: int, seed: int, autotune=False):
+    """``epoch -> dataset``: the engine's pipeline (:func:`gencomp_utils.training.epoch_dataset`)
+    over ``images`` synthetic images, a new one for each ``fit`` call, endless; ``autotune=True``
+    turns tf.data's autotuning back on."""
+    import tensorflow as tf
+
+    from gencomp_utils.training import epoch_dataset
+
+    value_range = (0.0, 1.0) if spec.kind == "vae" else (-1.0, 1.0)
+    x, y = synthetic_data(spec.image_shape, spec.num_classes, images, value_range, seed)
+    options = tf.data.Options()
+    options.autotune.enabled = True
+
+    def epochs(epoch):
+        ds = epoch_dataset(x, y, batch_size, seed, epoch).repeat()
+        if not autotune:
+            return ds
+        absl = logging.getLogger("absl")  # quiet its "Changing the value of option enabled"
+        level = absl.level
+        absl.setLevel(logging.ERROR)
+        try:
+            return ds.with_options(options)
+        finally:
+            absl.setLevel(level)
+
+    return epochs
+
+
 # --------------------------------------------------------------------------------------------
 # One row of the table
 
@@ -905,19 +944,12 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
         :data:`SPEED_TARGET`).
     """
     name = f"{spec.kind} {spec.size_name}"
-    value_range = (0.0, 1.0) if spec.kind == "vae" else (-1.0, 1.0)
     images = 8 * batch_size
-    x, y = synthetic_data(spec.image_shape, spec.num_classes, images, value_range, seed)
     build = partial(build_model, spec, base_filters, latent_dim, vae_beta=vae_beta, seed=seed,
                     fast_layers=device.fast_layers)
     flops = reference.call("build", spec, base_filters, latent_dim, vae_beta, seed, batch_size,
                            images)
-
-    from gencomp_utils.training import epoch_dataset
-
-    def epochs(epoch):  # the engine's pipeline, a new one for each fit call
-        return epoch_dataset(x, y, batch_size, seed, epoch).repeat()
-
+    epochs = _engine_epochs(spec, batch_size, images, seed)
     ours_precisions = {"ours": device.precision}
     if bf16 and device.precision != "mixed_bfloat16":
         ours_precisions["ours (mixed_bfloat16)"] = "mixed_bfloat16"
@@ -980,6 +1012,141 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
                 "ours_step_ms": 1e3 * ours_s / steps, "reference_step_ms": 1e3 * ref_s / steps,
                 "target_step_ms": 1e3 * ref_s / steps / SPEED_TARGET}
     return rows
+
+
+# What a part must gain to stay: taken away, a whole step is at least this many times slower on
+# some model and size ...
+PART_GAIN = 1.05
+# ... and on none of them at most this (faster by more than rounds of the same code differ).
+PART_NOT_SLOWER = 0.97
+# The CPU layer set's parts (gencomp_utils.fast_layers.LayerSet fields) by name.
+LAYER_PARTS = {"sub-pixel first convolution": "first_conv",
+               "sub-pixel last transposed convolution": "last_conv_transpose",
+               "bit-mask dropout": "dropout", "fused Adam": "adam"}
+STEPS_PART, AUTOTUNE_PART, ONEDNN_PART = ("several steps per call", "no tf.data autotuning",
+                                          "oneDNN asked for")
+
+
+def part_variants(device, reference_onednn) -> list[str]:
+    """The speed parts a device choice uses, which :func:`measure_parts` takes away in turn: the
+    CPU layer set's four, several steps per call, the pipelines' fixed settings, and oneDNN
+    where the package turns it on and TensorFlow's default (``reference_onednn``) leaves it
+    off."""
+    names = list(LAYER_PARTS) if device.fast_layers else []
+    if device.steps_per_execution > 1:
+        names.append(STEPS_PART)
+    names.append(AUTOTUNE_PART)
+    if device.onednn and reference_onednn is False:
+        names.append(ONEDNN_PART)
+    return names
+
+
+def measure_parts(spec: Spec, parts: list[str], *, batch_size: int, base_filters: int,
+                  latent_dim: int, rounds: int, steps: int, warmup: int, device,
+                  reference: ReferenceProcess, vae_beta: float = 1.0, seed: int = 0,
+                  log=_log) -> dict:
+    """Time the engine with all its parts and without each of ``parts`` in turn, interleaved.
+
+    Without a layer or Adam: Keras's own class in its place (the rest of the CPU layer set
+    kept); without several steps per call: 1; without the fixed pipelines: tf.data's
+    autotuning on; without oneDNN: the engine in ``reference``'s process (TensorFlow's
+    defaults). Each variant trains its own model from the same weights' seed on the same
+    batches, one ``fit`` call of ``steps`` steps per round, as :func:`measure` times ours.
+
+    Returns:
+        ``model``, ``size``, ``classes`` (variant -> the layer and optimizer classes of the model
+        it built in this process), ``seconds`` (variant -> per-round seconds, ``"engine"`` for
+        all parts), and ``gains``: part -> ``{"gain": median seconds without it / with it (above 1:
+        the part makes the step faster), "round_gains": the same per round}``.
+    """
+    import keras
+
+    from gencomp_utils import fast_layers
+
+    name = f"{spec.kind} {spec.size_name}"
+    images = 8 * batch_size
+    spe = device.steps_per_execution
+
+    def runner(layer_set=fast_layers.CPU, steps_per_execution=spe, autotune=False):
+        original = fast_layers.CPU
+        fast_layers.CPU = layer_set  # the layer set the models build with fast_layers=True
+        try:
+            model = build_model(spec, base_filters, latent_dim, device.precision, vae_beta,
+                                seed, fast_layers=device.fast_layers)
+            model.compile(jit_compile=bool(device.jit_compile),
+                          steps_per_execution=int(steps_per_execution))
+        finally:
+            fast_layers.CPU = original
+        classes.append(sorted({type(layer).__name__ for net in model.layers
+                               for layer in getattr(net, "layers", [net])}
+                              | {type(model.optimizer).__name__}))
+        return FitRunner(model, _engine_epochs(spec, batch_size, images, seed, autotune)).run
+
+    classes = []  # of each variant built here, in order
+
+    keras_classes = {"first_conv": keras.layers.Conv2D,
+                     "last_conv_transpose": keras.layers.Conv2DTranspose,
+                     "dropout": keras.layers.Dropout, "adam": keras.optimizers.Adam}
+    blocks = {"engine": runner()}
+    for part in parts:
+        if part in LAYER_PARTS:
+            field = LAYER_PARTS[part]
+            blocks[part] = runner(replace(fast_layers.CPU, **{field: keras_classes[field]}))
+        elif part == STEPS_PART:
+            blocks[part] = runner(steps_per_execution=1)
+        elif part == AUTOTUNE_PART:
+            blocks[part] = runner(autotune=True)
+        elif part == ONEDNN_PART:
+            reference.call("engine", spec, base_filters, latent_dim, vae_beta, seed, batch_size,
+                           images, spe)
+            blocks[part] = partial(reference.call, "run")
+        else:
+            raise ValueError(f"Unknown part {part!r}; the parts: {', '.join(LAYER_PARTS)}, "
+                             f"{STEPS_PART}, {AUTOTUNE_PART}, {ONEDNN_PART}.")
+    log(f"{name}: warm-up ({warmup} steps each of the engine and {len(parts)} variants)")
+    for block in blocks.values():
+        block(max(1, int(warmup)))
+
+    def report(r, secs):
+        log(f"{name}: round {r + 1}/{rounds}: engine {secs['engine']:.2f} s; without: " +
+            ", ".join(f"{k} {v:.2f} s" for k, v in secs.items() if k != "engine"))
+
+    timed = interleave({k: partial(v, steps) for k, v in blocks.items()}, rounds, report)
+    engine = timed["engine"]
+    return {"model": spec.kind, "size": spec.size_name,
+            "classes": dict(zip([k for k in blocks if k != ONEDNN_PART], classes)),
+            "seconds": {k: v["seconds"] for k, v in timed.items()},
+            "gains": {part: {"gain": timed[part]["median"] / engine["median"],
+                             "round_gains": [a / b for a, b in zip(timed[part]["seconds"],
+                                                                   engine["seconds"])]}
+                      for part in parts}}
+
+
+def part_verdicts(rows: list[dict]) -> dict:
+    """part -> ``{"lowest", "highest": its median gain over the rows, "keep": the rule}``: a
+    part stays when its gain reaches :data:`PART_GAIN` on some row and is at least
+    :data:`PART_NOT_SLOWER` on every row."""
+    out = {}
+    for part in dict.fromkeys(p for r in rows for p in r["gains"]):
+        gains = [r["gains"][part]["gain"] for r in rows if part in r["gains"]]
+        out[part] = {"lowest": min(gains), "highest": max(gains),
+                     "keep": max(gains) >= PART_GAIN and min(gains) >= PART_NOT_SLOWER}
+    return out
+
+
+def format_parts_table(rows: list[dict]) -> str:
+    """A Markdown table of :func:`measure_parts` rows: one column per part, its median gain and
+    the lowest-highest by round; a last row with the rule's verdict."""
+    parts = list(part_verdicts(rows))
+    lines = ["| model | size | " + " | ".join(parts) + " |", "|---|---|" + "---|" * len(parts)]
+    for r in rows:
+        cells = [f"{g['gain']:.2f}x ({min(g['round_gains']):.2f}-{max(g['round_gains']):.2f})"
+                 if (g := r["gains"].get(p)) else "-" for p in parts]
+        lines.append(f"| {MODEL_NAMES[r['model']]} | {r['size']} | " + " | ".join(cells) + " |")
+    verdicts = part_verdicts(rows)
+    lines.append("| **verdict** | | " + " | ".join(
+        "keep" if verdicts[p]["keep"] else "delete" for p in parts) + " |")
+    return "\n".join(lines)
 
 
 def format_table(rows: list[dict]) -> str:
@@ -1474,6 +1641,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=5,
                    help="untimed steps per variant before the rounds (default 5)")
     p.add_argument("--bf16", action="store_true", help="add ours in mixed_bfloat16")
+    p.add_argument("--parts", action="store_true",
+                   help="instead of the reference, time ours without each speed part in turn "
+                        "(its layers, steps per call, fixed pipelines, oneDNN) and say which "
+                        f"gain at least {PART_GAIN - 1:.0%} of a whole step")
     p.add_argument("--conv-time", action="store_true",
                    help="also time the convolutions of ours' step alone, with ours' kernels and "
                         "with TensorFlow's defaults")
@@ -1525,7 +1696,7 @@ def main(argv=None) -> int:
         0 (also when a comparison is flagged as unfair: the flag is printed).
     """
     args = parse_args(argv)
-    from gencomp_utils import devices
+    from gencomp_utils import devices, paths
     from gencomp_utils.presets import get_preset
 
     preset = get_preset(args.preset)
@@ -1540,7 +1711,7 @@ def main(argv=None) -> int:
     dtypes = ["float32", "bfloat16"]
     if ceiling_dtype(device.precision) not in dtypes:
         dtypes.append(ceiling_dtype(device.precision))
-    rows, ceilings = [], {}
+    rows, part_rows, ceilings = [], [], {}
     with ReferenceProcess() as reference:
         reference_onednn = reference.call("onednn")
         _log(f"reference: a separate process with TensorFlow's defaults (oneDNN "
@@ -1554,9 +1725,17 @@ def main(argv=None) -> int:
             c = reference.call("ceiling", args.ceiling_size, "float32", args.ceiling_repeats)
             ceilings["float32_tf_defaults"] = c | {"settings": "TensorFlow's defaults"}
             _log(f"ceiling float32 (TensorFlow's defaults): {c['gflops']:.1f} GFLOP/s")
+        parts = part_variants(device, reference_onednn) if args.parts else []
         for size in args.sizes:
             shape, classes = image_spec(size)
             for kind in args.models:
+                if args.parts:
+                    part_rows.append(measure_parts(
+                        Spec(kind, shape, classes), parts, batch_size=batch, base_filters=base,
+                        latent_dim=latent, rounds=args.rounds, steps=args.steps,
+                        warmup=args.warmup, device=device, reference=reference,
+                        vae_beta=preset.vae_beta, seed=args.seed))
+                    continue
                 rows += measure(Spec(kind, shape, classes), batch_size=batch, base_filters=base,
                                 latent_dim=latent, rounds=args.rounds, steps=args.steps,
                                 warmup=args.warmup, device=device, ceilings=ceilings,
@@ -1570,6 +1749,8 @@ def main(argv=None) -> int:
                             "preset": preset.name, "rounds": args.rounds, "steps": args.steps,
                             "warmup": args.warmup},
                "ceilings": ceilings, "rows": rows}
+    if args.parts:
+        results |= {"parts": part_rows, "part_verdicts": part_verdicts(part_rows)}
     if args.fd:
         results["fd"] = time_fd(args.fd_images, preset)
     if args.disk:
@@ -1592,9 +1773,7 @@ def main(argv=None) -> int:
     print()
     print(report(results))
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1, default=_json_default))
+        path = paths.write_json(args.json, results)
         print(f"\nresults written to {path}")
     return 0
 
@@ -1603,31 +1782,41 @@ def _on_off(flag) -> str:
     return "unknown" if flag is None else ("on" if flag else "off")
 
 
-def _json_default(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    raise TypeError(f"not JSON-able: {type(o).__name__}")
-
-
 def report(results: dict) -> str:
     """The printed report: table, flags, ceilings, device settings and the optional timings."""
     rows = results["rows"]
-    out = [f"## Training speed (images per second, median of {results['settings']['rounds']} "
-           f"interleaved rounds of {results['settings']['steps']} steps, batch "
-           f"{results['settings']['batch_size']})", "", format_table(rows), ""]
+    settings = results["settings"]
+    out = []
+    if "parts" in results:
+        out += [f"## What each speed part gains (median of {settings['rounds']} interleaved "
+                f"rounds of {settings['steps']} steps, batch {settings['batch_size']})", "",
+                format_parts_table(results["parts"]), "",
+                "Each cell: the engine's time for a step without the part over its time with "
+                "all parts (above 1: the part makes the step faster), and in brackets the "
+                "lowest and highest of that ratio in one round. Without a layer or Adam, Keras's "
+                "own takes its place; without several steps per call, 1; without the fixed "
+                "pipelines, tf.data's autotuning; without oneDNN, the engine runs in a process "
+                "with TensorFlow's defaults. A part is kept when it gains at least "
+                f"{PART_GAIN - 1:.0%} on some model and size and its gain is at least "
+                f"{PART_NOT_SLOWER:.2f} on every one.", ""]
+    if rows:
+        out += [f"## Training speed (images per second, median of {settings['rounds']} "
+                f"interleaved rounds of {settings['steps']} steps, batch "
+                f"{settings['batch_size']})", "", format_table(rows), ""]
     flagged = sorted({f"{r['model_name']} {r['size']}" for r in rows if r["flag"]})
     if flagged:
         out.append(f"Flag: {UNFAIR} for {', '.join(flagged)}.")
-    out += ["ours/ref > 1: ours is faster. By round: the lowest and highest ratio of the "
-            "reference's time to ours' in one round, each round timing both in turn; their "
-            "spread shows how much the machine moved during the run. The reference runs in a "
-            "process of its own with TensorFlow's defaults (oneDNN "
-            f"{_on_off(results.get('reference_onednn'))}); ours in the benchmark's process "
-            f"(oneDNN {_on_off(results.get('onednn'))}). The percentages of float32 are of the "
-            "best float32 ceiling measured. Peak RSS is ours' process's high-water mark "
-            "(getrusage ru_maxrss) after each row, so it grows along the table and bounds, rather "
-            "than isolates, each row; run one --sizes/--models at a time to isolate it.", "",
-            "Ceilings (same run):", format_ceilings(results["ceilings"]), "",
+    if rows:
+        out += ["ours/ref > 1: ours is faster. By round: the lowest and highest ratio of the "
+                "reference's time to ours' in one round, each round timing both in turn; their "
+                "spread shows how much the machine moved during the run. The reference runs in a "
+                "process of its own with TensorFlow's defaults (oneDNN "
+                f"{_on_off(results.get('reference_onednn'))}); ours in the benchmark's process "
+                f"(oneDNN {_on_off(results.get('onednn'))}). The percentages of float32 are of the "
+                "best float32 ceiling measured. Peak RSS is ours' process's high-water mark "
+                "(getrusage ru_maxrss) after each row, so it grows along the table and bounds, rather "
+                "than isolates, each row; run one --sizes/--models at a time to isolate it.", ""]
+    out += ["Ceilings (same run):", format_ceilings(results["ceilings"]), "",
             f"Device settings (devices.choose): {results['device']}",
             f"CPU bfloat16 instructions (avx512_bf16/amx_bf16): "
             f"{'yes' if results['bf16_instructions'] else 'no'}", gpu_note()]

@@ -230,10 +230,13 @@ def test_interleave_alternates_and_returns_medians():
 
     out = bench.interleave({"A": fake("A"), "B": fake("B")}, rounds=3,
                            on_round=lambda r, secs: rounds_seen.append((r, secs)))
-    assert calls == ["A", "B", "A", "B", "A", "B"]
+    assert calls == ["A", "B", "B", "A", "A", "B"]  # each round starts one later
     assert out["A"] == {"seconds": [3.0, 1.0, 2.0], "median": 2.0}
     assert out["B"] == {"seconds": [10.0, 30.0, 20.0], "median": 20.0}
-    assert rounds_seen[1] == (1, {"A": 1.0, "B": 30.0})
+    assert rounds_seen[1] == (1, {"B": 30.0, "A": 1.0})
+    calls.clear()
+    bench.interleave({k: (lambda k=k: calls.append(k) or 1.0) for k in "ABC"}, rounds=3)
+    assert "".join(calls) == "ABCBCACAB"
     with pytest.raises(ValueError, match="rounds"):
         bench.interleave({"A": fake("A")}, rounds=0)
 
@@ -369,6 +372,71 @@ def test_the_reference_process_runs_with_tensorflows_defaults(monkeypatch):
     assert {"Dropout", "Conv2DTranspose", "Conv2D"} <= set(layer_kinds)
     assert not {"MaskDropout", "SubpixelConv2DTranspose", "SubpixelGradConv2D"} & set(layer_kinds)
     assert not reference.process.is_alive()
+
+
+def test_part_variants_follow_the_device_choice():
+    cpu = devices.DeviceChoice("CPU", 1, False, "float32", "default", "", onednn=True,
+                               steps_per_execution=16)
+    gpu = devices.DeviceChoice("GPU", 1, True, "mixed_float16", "default", "",
+                               onednn=None, steps_per_execution=16)
+    assert bench.part_variants(cpu, reference_onednn=False) == [
+        *bench.LAYER_PARTS, bench.STEPS_PART, bench.AUTOTUNE_PART, bench.ONEDNN_PART]
+    # where TensorFlow turns oneDNN on by itself, asking for it changes nothing: not a part
+    assert bench.ONEDNN_PART not in bench.part_variants(cpu, reference_onednn=True)
+    assert bench.part_variants(gpu, reference_onednn=None) == [bench.STEPS_PART,
+                                                                bench.AUTOTUNE_PART]
+
+
+def test_part_verdicts_keep_only_what_gains_somewhere_and_slows_nothing():
+    def row(**gains):
+        return {"model": "vae", "size": "28x28x1",
+                "gains": {k: {"gain": g, "round_gains": [g]} for k, g in gains.items()}}
+
+    rows = [row(a=1.06, b=1.04, c=1.30, d=1.02), row(a=1.00, b=1.04, c=0.95, d=1.02)]
+    verdicts = bench.part_verdicts(rows)
+    assert {k: v["keep"] for k, v in verdicts.items()} == {
+        "a": True, "b": False, "c": False, "d": False}
+    assert (verdicts["c"]["lowest"], verdicts["c"]["highest"]) == (0.95, 1.30)
+    table = bench.format_parts_table(rows)
+    assert table.splitlines()[-1] == "| **verdict** | | keep | delete | delete | delete |"
+    assert "| conditional VAE | 28x28x1 | 1.06x (1.06-1.06) |" in table
+
+
+def test_parts_mode_times_the_engine_without_each_part(tmp_path, capsys, monkeypatch):
+    """Every part of the CPU choice is taken away in turn: each variant trains, and the gains
+    are the variants' median times over the engine's."""
+    monkeypatch.setattr(devices, "cpu_flags", lambda: set())
+    out_json = tmp_path / "parts.json"
+    assert bench.main(["--parts", "--sizes", "16", "--models", "gan", "--rounds", "2",
+                       "--steps", "2", "--warmup", "1", "--ceiling-size", "64",
+                       "--ceiling-repeats", "1", "--batch-size", "8", "--base-filters", "4",
+                       "--preset", "smoke", "--json", str(out_json)]) == 0
+    text = capsys.readouterr().out
+    results = json.loads(out_json.read_text())
+    assert results["rows"] == [] and len(results["parts"]) == 1
+    row = results["parts"][0]
+    device = devices.choose("auto")
+    expected = bench.part_variants(device, results["reference_onednn"])
+    assert list(row["gains"]) == expected and set(expected) >= set(bench.LAYER_PARTS)
+    assert set(row["seconds"]) == {"engine", *expected}
+    for part, g in row["gains"].items():
+        ratio = [a / b for a, b in zip(row["seconds"][part], row["seconds"]["engine"])]
+        assert g["round_gains"] == pytest.approx(ratio) and len(ratio) == 2
+        assert g["gain"] == pytest.approx(np.median(row["seconds"][part])
+                                          / np.median(row["seconds"]["engine"]))
+    assert "## What each speed part gains" in text and "| **verdict** |" in text
+    classes = row["classes"]  # each variant built without its part, with the others
+    assert {"FusedAdam", "MaskDropout", "SubpixelGradConv2D",
+            "SubpixelConv2DTranspose"} <= set(classes["engine"])
+    for part, ours, keras_own in [("fused Adam", "FusedAdam", "Adam"),
+                                  ("bit-mask dropout", "MaskDropout", "Dropout"),
+                                  ("sub-pixel first convolution", "SubpixelGradConv2D", "Conv2D"),
+                                  ("sub-pixel last transposed convolution",
+                                   "SubpixelConv2DTranspose", "Conv2DTranspose")]:
+        assert ours not in classes[part] and keras_own in classes[part], part
+        assert len(set(classes["engine"]) - set(classes[part])) == 1, part
+    assert classes[bench.STEPS_PART] == classes[bench.AUTOTUNE_PART] == classes["engine"]
+    assert set(results["part_verdicts"]) == set(expected)
 
 
 def test_main_refuses_bad_options(capsys):
