@@ -15,8 +15,9 @@ tests mock a GPU or a TPU machine) and decides:
   batch, split across the replicas.
 - **steps per call** (Keras's ``steps_per_execution``): how many train steps one call into
   TensorFlow runs. Between calls, Python waits for the step and reads its results, which costs
-  most where steps are short (small images, accelerators); ``benchmarks/README.md`` gives the
-  measured gain of :data:`STEPS_PER_EXECUTION` steps per call. Under a
+  most where steps are short and the device waits meanwhile (accelerators):
+  :data:`STEPS_PER_EXECUTION` on one GPU. On a CPU 1, which checks every step for a diverged
+  loss (``benchmarks/README.md``: more gained nothing there). Under a
   ``MirroredStrategy`` or ``TPUStrategy`` it is 1: Keras's multi-step call fails there
   (keras-team/keras#19246, "You must feed a value for placeholder tensor", reproduced with two
   CPU replicas).
@@ -77,8 +78,8 @@ class DeviceChoice:
 
     @property
     def fast_layers(self) -> bool:
-        """Build the models with the CPU's layer set (:mod:`gencomp_utils.fast_layers`); on
-        accelerators, Keras's own layers."""
+        """Build the AC-GAN's dropout in its CPU form (:mod:`gencomp_utils.fast_layers`); on
+        accelerators, Keras's own."""
         return self.kind == "CPU"
 
     def replace(self, **changes) -> "DeviceChoice":
@@ -89,8 +90,7 @@ class DeviceChoice:
         onednn = "" if self.onednn is None else f", oneDNN {'on' if self.onednn else 'off'}"
         return (f"{self.count} x {self.kind}, precision {self.precision}, "
                 f"XLA {'on' if self.jit_compile else 'off'}{onednn}, strategy {self.strategy}, "
-                f"{self.steps_per_execution} steps per call, "
-                f"{'the CPU' if self.fast_layers else 'Keras'}'s layers ({self.reason})")
+                f"{self.steps_per_execution} steps per call ({self.reason})")
 
 
 def _device_types(devices) -> list[str]:
@@ -312,8 +312,8 @@ def choose(precision: str = "auto", strategy: str = "auto", devices=None,
         onednn: whether TensorFlow's CPU kernels use oneDNN (``None``: ask TensorFlow, or, with
             a mocked device list, leave it unknown).
         steps_per_execution: train steps per call into TensorFlow; 1 checks every step for
-            a diverged loss, more are faster (``None``: :data:`STEPS_PER_EXECUTION` with the
-            default strategy, 1 with the others; see the module's docstring).
+            a diverged loss, more are faster on accelerators (``None``:
+            :data:`STEPS_PER_EXECUTION` on one GPU, else 1; see the module's docstring).
 
     Returns:
         A :class:`DeviceChoice`.
@@ -363,7 +363,8 @@ def choose(precision: str = "auto", strategy: str = "auto", devices=None,
     if strategy == "mirrored" and kind == "CPU":
         count = max(1, types.count("CPU") if mocked else _logical_cpus())
     if steps_per_execution is None:
-        steps_per_execution = STEPS_PER_EXECUTION if strategy == "default" else 1
+        steps_per_execution = (STEPS_PER_EXECUTION if strategy == "default" and kind == "GPU"
+                               else 1)
     jit = (kind != "CPU") if jit_compile is None else bool(jit_compile)
     xla = "XLA on (faster on accelerators)" if jit else "XLA off (slower on CPUs)"
     reason = f"{why}; {xla}"
@@ -419,15 +420,3 @@ def make_strategy(choice: DeviceChoice | None = None, devices: list[str] | None 
             devices = [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
     return tf.distribute.get_strategy()
-
-
-def set_logical_cpus(n: int) -> None:
-    """Split the CPU into ``n`` logical devices (before TensorFlow has run anything).
-
-    Used to test multi-replica training on a machine without GPUs.
-    """
-    import tensorflow as tf
-
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(int(n))])

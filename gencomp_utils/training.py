@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -680,8 +679,3 @@ def train(build, data, steps: int, *, name: str, batch_size: int = 64, seed: int
                      out_dir, manager, ckpt, step_var, history, progress, per_class)
     engine.run()
     return Run(name, model, history, key, run_dir, out_dir, how, strategy)
-
-
-def steps_for_images(images: int, batch_size: int) -> int:
-    """Steps that show ``images`` images at ``batch_size`` per step (rounded up)."""
-    return max(1, math.ceil(int(images) / int(batch_size)))

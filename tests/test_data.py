@@ -1,7 +1,6 @@
 """The data layer: formats, splits, scaling, labels, and the errors users see."""
 from __future__ import annotations
 
-import gzip
 import time
 
 import numpy as np

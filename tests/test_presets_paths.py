@@ -6,7 +6,7 @@ import os
 import pytest
 
 import gencomp_utils as gu
-from gencomp_utils import paths, presets
+from gencomp_utils import paths
 
 
 def test_preset_from_environment(monkeypatch):
