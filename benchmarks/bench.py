@@ -6,17 +6,13 @@ and 64x64x3 in one run, two ways, on the same architecture and the same batches:
 - **reference**: the way the official TensorFlow DCGAN and CVAE tutorials train: a hand-written
   ``@tf.function`` step with ``tf.GradientTape``, float32, default settings (no XLA), Adam, a
   Python loop over a ``tf.data`` dataset, in a process of its own started with TensorFlow's
-  defaults (:class:`ReferenceProcess`). It builds the networks of a project model
-  (``encoder``/``decoder``, ``generator``/``discriminator``) from Keras's own layers
-  (``fast_layers=False``: ``Conv2DTranspose`` and ``Dropout``, as the tutorials use them) and
-  computes the project's losses, so that both ways do the same work per step (for the GAN: the
+  defaults (:class:`ReferenceProcess`). It trains the networks of a project model
+  (``encoder``/``decoder``, ``generator``/``discriminator``: Keras's own layers) and computes the project's losses, so that both ways do the same work per step (for the GAN: the
   discriminator sees the real and the generated batch in separate passes, as in the DCGAN
   tutorial, then the generator is updated with fresh noise, as the project's
   ``ACGAN.train_step`` does).
 - **ours**: the project's engine path, in the benchmark's own process: the model's own
-  ``train_step`` run by ``model.fit`` on the engine's ``tf.data`` pipeline, with the model's
-  layer set :func:`gencomp_utils.devices.choose` picks (on a CPU the faster forms of the same
-  layers and the fused Adam of :mod:`gencomp_utils.fast_layers`), TensorFlow's
+  ``train_step`` run by ``model.fit`` on the engine's ``tf.data`` pipeline, TensorFlow's
   oneDNN CPU kernels as ``import gencomp_utils`` asks for them, and the precision and XLA
   setting :func:`gencomp_utils.devices.choose` picks (``--bf16`` adds the model in
   ``mixed_bfloat16``). Both run on one device (the default strategy), even where ``choose``
@@ -54,7 +50,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -487,10 +483,10 @@ def image_spec(size: int) -> tuple[tuple, int]:
 
 
 def build_model(spec: Spec, base_filters: int, latent_dim: int, precision: str = "float32",
-                vae_beta: float = 1.0, seed: int = 0, fast_layers: bool = True):
+                vae_beta: float = 1.0, seed: int = 0, fast_layers: bool = False):
     """The project's model for a spec, as the notebooks build it: a Bernoulli VAE for one
-    channel and a Gaussian one (learned sigma) for colour; the AC-GAN with its defaults.
-    ``fast_layers=False`` builds the networks from Keras's own layers (the reference).
+    channel and a Gaussian one (learned sigma) for colour; the AC-GAN with its defaults
+    (``fast_layers``: its dropout in the CPU form, as ``devices.choose`` picks on a CPU).
 
     Returns:
         An uncompiled :class:`~gencomp_utils.models.ConditionalVAE` or
@@ -503,12 +499,12 @@ def build_model(spec: Spec, base_filters: int, latent_dim: int, precision: str =
     keras.utils.set_random_seed(seed)
     common = dict(image_shape=spec.image_shape, num_classes=spec.num_classes,
                   latent_dim=int(latent_dim), base_filters=int(base_filters), precision=precision,
-                  seed=seed, fast_layers=fast_layers)
+                  seed=seed)
     if spec.kind == "vae":
         likelihood = "bernoulli" if spec.image_shape[2] == 1 else "gaussian"
         return models.ConditionalVAE(likelihood=likelihood, beta=vae_beta, **common)
     if spec.kind == "gan":
-        return models.ACGAN(**common)
+        return models.ACGAN(fast_layers=fast_layers, **common)
     raise ValueError(f"Unknown model {spec.kind!r}; choose one of {', '.join(MODEL_KINDS)}.")
 
 
@@ -796,8 +792,7 @@ def _reference_worker(conn):
                 value_range = (0.0, 1.0) if spec.kind == "vae" else (-1.0, 1.0)
                 x, y = synthetic_data(spec.image_shape, spec.num_classes, images, value_range,
                                       seed)
-                model = build_model(spec, base_filters, latent_dim, "float32", vae_beta, seed,
-                                    fast_layers=False)
+                model = build_model(spec, base_filters, latent_dim, "float32", vae_beta, seed)
                 runner = ReferenceRunner(model, repeated_dataset(x, y, batch_size))
                 value = step_flops(model, batch_size)
             elif op == "engine":  # ours, all its parts, with this process's oneDNN setting
@@ -1019,20 +1014,17 @@ def measure(spec: Spec, *, batch_size: int, base_filters: int, latent_dim: int, 
 PART_GAIN = 1.05
 # ... and on none of them at most this (faster by more than rounds of the same code differ).
 PART_NOT_SLOWER = 0.97
-# The CPU layer set's parts (gencomp_utils.fast_layers.LayerSet fields) by name.
-LAYER_PARTS = {"sub-pixel first convolution": "first_conv",
-               "sub-pixel last transposed convolution": "last_conv_transpose",
-               "bit-mask dropout": "dropout", "fused Adam": "adam"}
-STEPS_PART, AUTOTUNE_PART, ONEDNN_PART = ("several steps per call", "no tf.data autotuning",
-                                          "oneDNN asked for")
+DROPOUT_PART, STEPS_PART, AUTOTUNE_PART, ONEDNN_PART = (
+    "bit-mask dropout", "several steps per call", "no tf.data autotuning", "oneDNN asked for")
 
 
 def part_variants(device, reference_onednn) -> list[str]:
-    """The speed parts a device choice uses, which :func:`measure_parts` takes away in turn: the
-    CPU layer set's four, several steps per call, the pipelines' fixed settings, and oneDNN
-    where the package turns it on and TensorFlow's default (``reference_onednn``) leaves it
-    off."""
-    names = list(LAYER_PARTS) if device.fast_layers else []
+    """The speed settings a device choice uses, which :func:`measure_parts` takes away in turn:
+    the AC-GAN's bit-mask dropout (the CPU form), several steps per call, the pipelines' fixed
+    settings, and oneDNN where the package turns it on and TensorFlow's default
+    (``reference_onednn``) leaves it off. (``benchmarks/results/parts-*`` also hold three layers
+    and an optimizer that were measured this way and deleted.)"""
+    names = [DROPOUT_PART] if device.fast_layers else []
     if device.steps_per_execution > 1:
         names.append(STEPS_PART)
     names.append(AUTOTUNE_PART)
@@ -1047,51 +1039,33 @@ def measure_parts(spec: Spec, parts: list[str], *, batch_size: int, base_filters
                   log=_log) -> dict:
     """Time the engine with all its parts and without each of ``parts`` in turn, interleaved.
 
-    Without a layer or Adam: Keras's own class in its place (the rest of the CPU layer set
-    kept); without several steps per call: 1; without the fixed pipelines: tf.data's
+    Without the bit-mask dropout: Keras's (the AC-GAN only: the VAE has none, and its row
+    leaves the part out); without several steps per call: 1; without the fixed pipelines: tf.data's
     autotuning on; without oneDNN: the engine in ``reference``'s process (TensorFlow's
     defaults). Each variant trains its own model from the same weights' seed on the same
     batches, one ``fit`` call of ``steps`` steps per round, as :func:`measure` times ours.
 
     Returns:
-        ``model``, ``size``, ``classes`` (variant -> the layer and optimizer classes of the model
-        it built in this process), ``seconds`` (variant -> per-round seconds, ``"engine"`` for
+        ``model``, ``size``, ``seconds`` (variant -> per-round seconds, ``"engine"`` for
         all parts), and ``gains``: part -> ``{"gain": median seconds without it / with it (above 1:
         the part makes the step faster), "round_gains": the same per round}``.
     """
-    import keras
-
-    from gencomp_utils import fast_layers
-
     name = f"{spec.kind} {spec.size_name}"
     images = 8 * batch_size
     spe = device.steps_per_execution
 
-    def runner(layer_set=fast_layers.CPU, steps_per_execution=spe, autotune=False):
-        original = fast_layers.CPU
-        fast_layers.CPU = layer_set  # the layer set the models build with fast_layers=True
-        try:
-            model = build_model(spec, base_filters, latent_dim, device.precision, vae_beta,
-                                seed, fast_layers=device.fast_layers)
-            model.compile(jit_compile=bool(device.jit_compile),
-                          steps_per_execution=int(steps_per_execution))
-        finally:
-            fast_layers.CPU = original
-        classes.append(sorted({type(layer).__name__ for net in model.layers
-                               for layer in getattr(net, "layers", [net])}
-                              | {type(model.optimizer).__name__}))
+    def runner(steps_per_execution=spe, autotune=False, fast_layers=True):
+        model = build_model(spec, base_filters, latent_dim, device.precision, vae_beta, seed,
+                            fast_layers=device.fast_layers and fast_layers)
+        model.compile(jit_compile=bool(device.jit_compile),
+                      steps_per_execution=int(steps_per_execution))
         return FitRunner(model, _engine_epochs(spec, batch_size, images, seed, autotune)).run
 
-    classes = []  # of each variant built here, in order
-
-    keras_classes = {"first_conv": keras.layers.Conv2D,
-                     "last_conv_transpose": keras.layers.Conv2DTranspose,
-                     "dropout": keras.layers.Dropout, "adam": keras.optimizers.Adam}
     blocks = {"engine": runner()}
     for part in parts:
-        if part in LAYER_PARTS:
-            field = LAYER_PARTS[part]
-            blocks[part] = runner(replace(fast_layers.CPU, **{field: keras_classes[field]}))
+        if part == DROPOUT_PART:
+            if spec.kind == "gan":  # the VAE has no dropout
+                blocks[part] = runner(fast_layers=False)
         elif part == STEPS_PART:
             blocks[part] = runner(steps_per_execution=1)
         elif part == AUTOTUNE_PART:
@@ -1101,8 +1075,8 @@ def measure_parts(spec: Spec, parts: list[str], *, batch_size: int, base_filters
                            images, spe)
             blocks[part] = partial(reference.call, "run")
         else:
-            raise ValueError(f"Unknown part {part!r}; the parts: {', '.join(LAYER_PARTS)}, "
-                             f"{STEPS_PART}, {AUTOTUNE_PART}, {ONEDNN_PART}.")
+            raise ValueError(f"Unknown part {part!r}; the parts: {DROPOUT_PART}, {STEPS_PART}, "
+                             f"{AUTOTUNE_PART}, {ONEDNN_PART}.")
     log(f"{name}: warm-up ({warmup} steps each of the engine and {len(parts)} variants)")
     for block in blocks.values():
         block(max(1, int(warmup)))
@@ -1114,12 +1088,11 @@ def measure_parts(spec: Spec, parts: list[str], *, batch_size: int, base_filters
     timed = interleave({k: partial(v, steps) for k, v in blocks.items()}, rounds, report)
     engine = timed["engine"]
     return {"model": spec.kind, "size": spec.size_name,
-            "classes": dict(zip([k for k in blocks if k != ONEDNN_PART], classes)),
             "seconds": {k: v["seconds"] for k, v in timed.items()},
             "gains": {part: {"gain": timed[part]["median"] / engine["median"],
                              "round_gains": [a / b for a, b in zip(timed[part]["seconds"],
                                                                    engine["seconds"])]}
-                      for part in parts}}
+                      for part in parts if part in timed}}
 
 
 def part_verdicts(rows: list[dict]) -> dict:
@@ -1127,7 +1100,8 @@ def part_verdicts(rows: list[dict]) -> dict:
     part stays when its gain reaches :data:`PART_GAIN` on some row and is at least
     :data:`PART_NOT_SLOWER` on every row."""
     out = {}
-    for part in dict.fromkeys(p for r in rows for p in r["gains"]):
+    widest = max(rows, key=lambda r: len(r["gains"]))["gains"]  # its order first
+    for part in dict.fromkeys([*widest, *(p for r in rows for p in r["gains"])]):
         gains = [r["gains"][part]["gain"] for r in rows if part in r["gains"]]
         out[part] = {"lowest": min(gains), "highest": max(gains),
                      "keep": max(gains) >= PART_GAIN and min(gains) >= PART_NOT_SLOWER}
@@ -1793,8 +1767,9 @@ def report(results: dict) -> str:
                 format_parts_table(results["parts"]), "",
                 "Each cell: the engine's time for a step without the part over its time with "
                 "all parts (above 1: the part makes the step faster), and in brackets the "
-                "lowest and highest of that ratio in one round. Without a layer or Adam, Keras's "
-                "own takes its place; without several steps per call, 1; without the fixed "
+                "lowest and highest of that ratio in one round. Without the bit-mask dropout, "
+                "Keras's (the AC-GAN only: the VAE has no dropout); without several steps per "
+                "call, 1; without the fixed "
                 "pipelines, tf.data's autotuning; without oneDNN, the engine runs in a process "
                 "with TensorFlow's defaults. A part is kept when it gains at least "
                 f"{PART_GAIN - 1:.0%} on some model and size and its gain is at least "

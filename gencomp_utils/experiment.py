@@ -26,7 +26,8 @@ def builders(image_shape, num_classes: int, preset, device, seed: int = 0,
         image_shape: ``(H, W, C)``.
         num_classes: classes the models are conditioned on.
         preset: the :class:`gencomp_utils.presets.Preset` (latent size, width, the VAE's beta).
-        device: from :func:`gencomp_utils.devices.choose` (its precision and layer set).
+        device: from :func:`gencomp_utils.devices.choose` (its precision, and the AC-GAN's
+            dropout form).
         seed: seeds the weights and the noise.
         likelihood: the VAE decoder's default likelihood (``"bernoulli"`` or ``"gaussian"``).
 
@@ -42,8 +43,7 @@ def builders(image_shape, num_classes: int, preset, device, seed: int = 0,
     def build_vae(likelihood: str = likelihood):
         return models.ConditionalVAE(arch.image_shape, arch.num_classes, arch.latent_dim,
                                      arch.base_filters, likelihood=likelihood,
-                                     beta=preset.vae_beta, precision=device.precision, seed=seed,
-                                     fast_layers=device.fast_layers)
+                                     beta=preset.vae_beta, precision=device.precision, seed=seed)
 
     def build_gan(projection: bool = True, fake_class_loss: bool = False):
         return models.ACGAN(arch.image_shape, arch.num_classes, arch.latent_dim,

@@ -88,38 +88,35 @@ def _by_type(convs):
 
 def test_live_convolutions_match_the_hand_count_of_a_vae_step():
     """Encoder: 2 forward, 2 filter gradients, 1 input gradient (none to the data images).
-    Decoder: the transposed convolution forward (an input-gradient kernel), its filter and
-    input gradients (a forward kernel); the last layer the same, except that its forward pass
-    is the sub-pixel form's ordinary convolution."""
-    vae = models.ConditionalVAE((28, 28, 1), **TINY, fast_layers=True)
+    Decoder: each transposed convolution forward is an input-gradient kernel (2), with a filter
+    gradient (2) and an input gradient, an ordinary convolution (2)."""
+    vae = models.ConditionalVAE((28, 28, 1), **TINY)
     vae.compile()
     convs = bench.live_convolutions(vae, 4)
-    assert _by_type(convs) == {"Conv2D": 5, "Conv2DBackpropInput": 2, "Conv2DBackpropFilter": 4}
-    assert [4, 28, 28, 1] not in [c["output"] for c in convs]  # no gradient to the data
+    assert _by_type(convs) == {"Conv2D": 4, "Conv2DBackpropInput": 3, "Conv2DBackpropFilter": 4}
+    # one kernel computes an image: the decoder's last layer, not a gradient to the data
+    images = [c for c in convs if c["output"] == [4, 28, 28, 1]]
+    assert [c["type"] for c in images] == ["Conv2DBackpropInput"]
+    assert [4, 4, 1, 4] in images[0]["operands"]  # the to_image kernel (4, 4, 1 out, 4 in)
     first = {"type": "Conv2D", "operands": [[4, 28, 28, 1], [4, 4, 1, 4]],
              "output": [4, 14, 14, 4], "strides": [1, 2, 2, 1], "padding": "SAME"}
     assert any(first.items() <= c.items() for c in convs)
 
 
 def test_live_convolutions_match_the_hand_count_of_a_gan_step():
-    """D's update: G forward (2), D forward on real and fake (2 + 2), D's filter gradients
-    (2 + 2) and the input gradients between its layers (1 + 1). G's update: G forward (2), D
-    forward (2), D's input gradients down to the image (2), G's filter and input gradients
-    (2 + 2). G's forward passes: one input-gradient kernel (the hidden transposed
-    convolution) and one ordinary convolution (the last layer's sub-pixel form); D's gradient
-    to the image is an ordinary convolution too (the first layer's sub-pixel form); G's input
-    gradients are ordinary convolutions."""
-    gan = models.ACGAN((28, 28, 1), **TINY, fast_layers=True)
+    """D's update: G forward (2 input-gradient kernels), D forward on real and fake (2 + 2), D's
+    filter gradients (2 + 2) and the input gradients between its layers (1 + 1). G's update: G
+    forward (2), D forward (2), D's input gradients down to the image (2), G's filter gradients
+    (2) and input gradients (2 ordinary convolutions)."""
+    gan = models.ACGAN((28, 28, 1), **TINY)
     gan.compile()
     convs = bench.live_convolutions(gan, 4)
-    assert _by_type(convs) == {"Conv2D": 11, "Conv2DBackpropInput": 5,
+    assert _by_type(convs) == {"Conv2D": 8, "Conv2DBackpropInput": 8,
                                "Conv2DBackpropFilter": 6}
-    # the sub-pixel forms: G's last layer in each update, and D's gradient to the generated
-    # batch in G's update; no kernel computes an image directly
-    subpixel = [c for c in convs if c["strides"] == [1, 1, 1, 1]]
-    assert len(subpixel) == 3
-    assert all(c["type"] == "Conv2D" and c["output"] == [4, 14, 14, 4] for c in subpixel)
-    assert [c["output"] for c in convs].count([4, 28, 28, 1]) == 0
+    # three kernels compute an image: G's last layer in each update, and D's gradient to the
+    # generated batch in G's update; none the gradient to the real batch
+    images = [c for c in convs if c["output"] == [4, 28, 28, 1]]
+    assert len(images) == 3 and {c["type"] for c in images} == {"Conv2DBackpropInput"}
 
 
 def test_time_convolutions_times_each_kind_and_refuses_others():
@@ -370,7 +367,6 @@ def test_the_reference_process_runs_with_tensorflows_defaults(monkeypatch):
     assert all(np.isfinite(v) for v in losses.values())
     # the tutorials' layers: Keras's own dropout and (transposed) convolutions
     assert {"Dropout", "Conv2DTranspose", "Conv2D"} <= set(layer_kinds)
-    assert not {"MaskDropout", "SubpixelConv2DTranspose", "SubpixelGradConv2D"} & set(layer_kinds)
     assert not reference.process.is_alive()
 
 
@@ -380,7 +376,9 @@ def test_part_variants_follow_the_device_choice():
     gpu = devices.DeviceChoice("GPU", 1, True, "mixed_float16", "default", "",
                                onednn=None, steps_per_execution=16)
     assert bench.part_variants(cpu, reference_onednn=False) == [
-        *bench.LAYER_PARTS, bench.STEPS_PART, bench.AUTOTUNE_PART, bench.ONEDNN_PART]
+        bench.DROPOUT_PART, bench.STEPS_PART, bench.AUTOTUNE_PART, bench.ONEDNN_PART]
+    assert bench.part_variants(cpu.replace(steps_per_execution=1), False) == [
+        bench.DROPOUT_PART, bench.AUTOTUNE_PART, bench.ONEDNN_PART]
     # where TensorFlow turns oneDNN on by itself, asking for it changes nothing: not a part
     assert bench.ONEDNN_PART not in bench.part_variants(cpu, reference_onednn=True)
     assert bench.part_variants(gpu, reference_onednn=None) == [bench.STEPS_PART,
@@ -403,39 +401,34 @@ def test_part_verdicts_keep_only_what_gains_somewhere_and_slows_nothing():
 
 
 def test_parts_mode_times_the_engine_without_each_part(tmp_path, capsys, monkeypatch):
-    """Every part of the CPU choice is taken away in turn: each variant trains, and the gains
-    are the variants' median times over the engine's."""
+    """Every part of the CPU choice is taken away in turn (the dropout only where there is
+    some: the AC-GAN): each variant trains, and the gains are the variants' median times over
+    the engine's."""
     monkeypatch.setattr(devices, "cpu_flags", lambda: set())
+    choose = devices.choose  # with several steps per call, as on one GPU, to take them away too
+    monkeypatch.setattr(devices, "choose", lambda *a, **k: choose(*a, **k).replace(
+        steps_per_execution=4))
     out_json = tmp_path / "parts.json"
-    assert bench.main(["--parts", "--sizes", "16", "--models", "gan", "--rounds", "2",
-                       "--steps", "2", "--warmup", "1", "--ceiling-size", "64",
-                       "--ceiling-repeats", "1", "--batch-size", "8", "--base-filters", "4",
-                       "--preset", "smoke", "--json", str(out_json)]) == 0
+    assert bench.main(["--parts", "--sizes", "16", "--rounds", "2", "--steps", "2",
+                       "--warmup", "1", "--ceiling-size", "64", "--ceiling-repeats", "1",
+                       "--batch-size", "8", "--base-filters", "4", "--preset", "smoke",
+                       "--json", str(out_json)]) == 0
     text = capsys.readouterr().out
     results = json.loads(out_json.read_text())
-    assert results["rows"] == [] and len(results["parts"]) == 1
-    row = results["parts"][0]
-    device = devices.choose("auto")
-    expected = bench.part_variants(device, results["reference_onednn"])
-    assert list(row["gains"]) == expected and set(expected) >= set(bench.LAYER_PARTS)
-    assert set(row["seconds"]) == {"engine", *expected}
-    for part, g in row["gains"].items():
-        ratio = [a / b for a, b in zip(row["seconds"][part], row["seconds"]["engine"])]
-        assert g["round_gains"] == pytest.approx(ratio) and len(ratio) == 2
-        assert g["gain"] == pytest.approx(np.median(row["seconds"][part])
-                                          / np.median(row["seconds"]["engine"]))
+    assert results["rows"] == [] and [r["model"] for r in results["parts"]] == ["vae", "gan"]
+    expected = bench.part_variants(devices.choose("auto"), results["reference_onednn"])
+    assert expected[:3] == [bench.DROPOUT_PART, bench.STEPS_PART, bench.AUTOTUNE_PART]
+    vae, gan = results["parts"]
+    assert list(gan["gains"]) == expected and list(vae["gains"]) == expected[1:]
+    for row in (vae, gan):
+        assert set(row["seconds"]) == {"engine", *row["gains"]}
+        for part, g in row["gains"].items():
+            ratio = [a / b for a, b in zip(row["seconds"][part], row["seconds"]["engine"])]
+            assert g["round_gains"] == pytest.approx(ratio) and len(ratio) == 2
+            assert g["gain"] == pytest.approx(np.median(row["seconds"][part])
+                                              / np.median(row["seconds"]["engine"]))
     assert "## What each speed part gains" in text and "| **verdict** |" in text
-    classes = row["classes"]  # each variant built without its part, with the others
-    assert {"FusedAdam", "MaskDropout", "SubpixelGradConv2D",
-            "SubpixelConv2DTranspose"} <= set(classes["engine"])
-    for part, ours, keras_own in [("fused Adam", "FusedAdam", "Adam"),
-                                  ("bit-mask dropout", "MaskDropout", "Dropout"),
-                                  ("sub-pixel first convolution", "SubpixelGradConv2D", "Conv2D"),
-                                  ("sub-pixel last transposed convolution",
-                                   "SubpixelConv2DTranspose", "Conv2DTranspose")]:
-        assert ours not in classes[part] and keras_own in classes[part], part
-        assert len(set(classes["engine"]) - set(classes[part])) == 1, part
-    assert classes[bench.STEPS_PART] == classes[bench.AUTOTUNE_PART] == classes["engine"]
+    assert "| conditional VAE | 16x16x1 | - |" in text  # no dropout to take away
     assert set(results["part_verdicts"]) == set(expected)
 
 

@@ -10,20 +10,18 @@
 Both are built from one description of the architecture (``architecture.py``) and share the
 sampling API (``conditional.py``). Labels are class indices ``(B,)`` (one-hot encoded inside the
 models), or multi-hot vectors ``(B, K)`` for several CelebA attributes at once. Every sampling
-helper returns images in [0, 1], whatever range the model trains on. ``fast_layers=True`` builds
-some layers in a form that is faster on a CPU (:mod:`gencomp_utils.fast_layers`).
+helper returns images in [0, 1], whatever range the model trains on.
 
 Taught in notebooks 03 (MNIST), 04 (CIFAR-10) and 05 (CelebA).
 """
 from ..data import MAX_SIDE, MIN_SIDE
-from ..fast_layers import FusedAdam, MaskDropout, SubpixelConv2DTranspose, SubpixelGradConv2D
+from ..fast_layers import FusedAdam, MaskDropout
 from .acgan import ACGAN, GAN_LOSSES
 from .architecture import MAX_START, Architecture, build_downsampler, build_upsampler
 from .conditional import gradient_step
 from .vae import LIKELIHOODS, ConditionalVAE
 
 __all__ = [
-    "ACGAN", "Architecture", "ConditionalVAE", "FusedAdam", "GAN_LOSSES", "LIKELIHOODS",
-    "MAX_SIDE", "MAX_START", "MIN_SIDE", "MaskDropout", "SubpixelConv2DTranspose",
-    "SubpixelGradConv2D", "build_downsampler", "build_upsampler", "gradient_step",
+    "ACGAN", "Architecture", "ConditionalVAE", "FusedAdam", "GAN_LOSSES", "LIKELIHOODS", "MAX_SIDE",
+    "MAX_START", "MIN_SIDE", "MaskDropout", "build_downsampler", "build_upsampler", "gradient_step",
 ]

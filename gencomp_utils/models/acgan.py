@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..fast_layers import MaskDropout
 from .architecture import build_downsampler, build_upsampler
 from .conditional import _Conditional, _loss_scaled, gradient_step
 
@@ -41,9 +42,9 @@ class ACGAN(_Conditional):
         dropout: dropout in the discriminator.
         precision: Keras dtype policy.
         seed: seed of the generator's noise.
-        fast_layers: build with the CPU's layer set (the same functions, faster on a CPU;
-            :mod:`gencomp_utils.fast_layers`): pass ``devices.choose(...).fast_layers``, true on
-            a CPU; ``False``: Keras's own layers and Adam.
+        fast_layers: the discriminator's dropout in the form that is faster on a CPU
+            (:mod:`gencomp_utils.fast_layers`; the same function): pass
+            ``devices.choose(...).fast_layers``, true on a CPU.
 
     Trains on images in [-1, 1] (the generator ends in tanh); every sampling helper returns
     images in [0, 1]. Metrics: ``d_loss``, ``g_loss``, ``d_class`` (class loss on real images),
@@ -58,8 +59,7 @@ class ACGAN(_Conditional):
                  projection=True, label_smoothing=0.0, dropout=0.25, precision="float32",
                  seed=0, fast_layers=False, name="acgan", **kwargs):
         super().__init__(name=name, **kwargs)
-        self._init_common(image_shape, num_classes, latent_dim, base_filters, precision, seed,
-                          fast_layers)
+        self._init_common(image_shape, num_classes, latent_dim, base_filters, precision, seed)
         if gan_loss not in GAN_LOSSES:
             raise ValueError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, got {gan_loss!r}.")
         if not 0.0 <= float(label_smoothing) < 0.5:
@@ -70,15 +70,16 @@ class ACGAN(_Conditional):
         self.projection = bool(projection)
         self.label_smoothing = float(label_smoothing)
         self.dropout = float(dropout)
+        self.fast_layers = bool(fast_layers)
         arch = self.architecture
-        self.generator = build_upsampler(arch, "generator", "tanh", precision=self.precision,
-                                         layer_set=self.layer_set)
+        self.generator = build_upsampler(arch, "generator", "tanh", precision=self.precision)
         heads = {"real_fake": 1, "class": arch.num_classes}
         if self.projection:
             heads["projection"] = arch.num_classes
         self.discriminator = build_downsampler(arch, "discriminator", heads, label_input=False,
                                                precision=self.precision, dropout=self.dropout,
-                                               layer_set=self.layer_set)
+                                               dropout_layer=MaskDropout if self.fast_layers
+                                               else keras.layers.Dropout)
         self.trackers = {k: keras.metrics.Mean(name=k) for k in (
             "d_loss", "g_loss", "d_class", "real_score", "fake_score", "class_accuracy")}
         self.g_optimizer = self.d_optimizer = None
@@ -88,11 +89,12 @@ class ACGAN(_Conditional):
         config = super().get_config()
         config.update(gan_loss=self.gan_loss, class_weight=self.class_weight,
                       fake_class_loss=self.fake_class_loss, projection=self.projection,
-                      label_smoothing=self.label_smoothing, dropout=self.dropout)
+                      label_smoothing=self.label_smoothing, dropout=self.dropout,
+                      fast_layers=self.fast_layers)
         return config
 
     def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
-        """Both optimizers go here (default: Adam (2e-4, beta_1=0.5; the layer set's) each).
+        """Both optimizers go here (default: Adam (2e-4, beta_1=0.5) each).
 
         Args:
             g_optimizer: the generator's optimizer.
@@ -101,9 +103,8 @@ class ACGAN(_Conditional):
         """
         kwargs.pop("optimizer", None)
         super().compile(optimizer=None, **kwargs)
-        adam = self.layer_set.adam
-        g = keras.optimizers.get(g_optimizer or adam(2e-4, beta_1=0.5))
-        d = keras.optimizers.get(d_optimizer or adam(2e-4, beta_1=0.5))
+        g = keras.optimizers.get(g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5))
+        d = keras.optimizers.get(d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5))
         if self.precision == "mixed_float16":
             g, d = _loss_scaled(g), _loss_scaled(d)
         self.g_optimizer, self.d_optimizer = g, d

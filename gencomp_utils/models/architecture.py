@@ -16,7 +16,6 @@ from keras import layers
 
 from ..data import MAX_SIDE, MIN_SIDE
 from ..devices import PRECISIONS
-from ..fast_layers import KERAS, LayerSet
 
 MAX_START = 9  # the towers halve each side until it is at most this
 _POLICIES = tuple(p for p in PRECISIONS if p not in ("auto", "mixed"))
@@ -103,7 +102,7 @@ def _check_precision(precision: str) -> str:
 
 def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], label_input: bool,
                       precision: str = "float32", dropout: float = 0.0,
-                      normalize: bool = False, layer_set: LayerSet = KERAS) -> keras.Model:
+                      normalize: bool = False, dropout_layer=layers.Dropout) -> keras.Model:
     """Stride-2 convolutions from the image to ``start_size``, then dense heads.
 
     The encoder of the VAE (heads ``z_mean``, ``z_log_var``; the label is an input) and the
@@ -117,8 +116,7 @@ def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], labe
         precision: Keras dtype policy of the hidden layers.
         dropout: dropout after each convolution.
         normalize: batch-normalise the hidden convolutions (not the first).
-        layer_set: the classes of the first convolution and of dropout
-            (:mod:`gencomp_utils.fast_layers`).
+        dropout_layer: the dropout class (Keras's, or :class:`gencomp_utils.fast_layers.MaskDropout`).
 
     Returns:
         A functional model ``[x] or [x, y_onehot] -> [head, ...]``.
@@ -129,14 +127,13 @@ def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], labe
     x = x_in
     for i, f in enumerate(arch.filters):
         # (B, 2h, 2w, c) -> (B, h, w, f): one halving
-        conv = layer_set.first_conv if i == 0 else layers.Conv2D
-        x = conv(f, arch.kernel_size, strides=2, padding="same", dtype=precision,
-                 name=f"conv{i}")(x)
+        x = layers.Conv2D(f, arch.kernel_size, strides=2, padding="same", dtype=precision,
+                          name=f"conv{i}")(x)
         if normalize and i > 0:
             x = layers.BatchNormalization(dtype=precision, name=f"norm{i}")(x)
         x = layers.LeakyReLU(0.2, dtype=precision, name=f"act{i}")(x)
         if dropout:
-            x = layer_set.dropout(dropout, dtype=precision, name=f"drop{i}")(x)
+            x = dropout_layer(dropout, dtype=precision, name=f"drop{i}")(x)
     x = layers.Flatten(dtype=precision, name="flatten")(x)  # (B, h0 * w0 * filters[-1])
     if label_input:
         y_in = keras.Input((arch.num_classes,), name="label")
@@ -147,7 +144,7 @@ def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], labe
 
 
 def build_upsampler(arch: Architecture, name: str, out_activation: str | None,
-                    precision: str = "float32", layer_set: LayerSet = KERAS) -> keras.Model:
+                    precision: str = "float32") -> keras.Model:
     """From ``(z, y_onehot)`` to an image: a dense layer to ``start_size``, then stride-2
     transposed convolutions, each doubling the image (the decoder and the generator).
 
@@ -156,8 +153,6 @@ def build_upsampler(arch: Architecture, name: str, out_activation: str | None,
         name: model name.
         out_activation: activation of the last layer (``None``: logits; ``"tanh"``).
         precision: Keras dtype policy of the hidden layers (the last layer is float32).
-        layer_set: the class of the last transposed convolution
-            (:mod:`gencomp_utils.fast_layers`).
 
     Returns:
         A functional model ``[z (B, latent), y (B, K)] -> image (B, H, W, C)``.
@@ -178,7 +173,7 @@ def build_upsampler(arch: Architecture, name: str, out_activation: str | None,
         x = layers.BatchNormalization(dtype=precision, name=f"norm{i}")(x)
         x = layers.ReLU(dtype=precision, name=f"act{i}")(x)
     # (B, H/2, W/2, f) -> (B, H, W, C), in float32 for the likelihood or the tanh
-    out = layer_set.last_conv_transpose(arch.image_shape[2], arch.kernel_size, strides=2,
-                                        padding="same", activation=out_activation,
-                                        dtype="float32", name="to_image")(x)
+    out = layers.Conv2DTranspose(arch.image_shape[2], arch.kernel_size, strides=2,
+                                 padding="same", activation=out_activation, dtype="float32",
+                                 name="to_image")(x)
     return keras.Model([z_in, y_in], out, name=name)

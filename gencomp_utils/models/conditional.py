@@ -2,11 +2,12 @@
 ``blend``, ``interpolate``) and the plumbing of a gradient step."""
 from __future__ import annotations
 
+import inspect
+
 import keras
 import numpy as np
 from keras import ops
 
-from .. import fast_layers as _fast
 from .architecture import Architecture, _check_precision
 
 
@@ -35,20 +36,16 @@ class _Conditional(keras.Model):
     """What both models share: label encoding, checks, and the numpy sampling helpers."""
 
     value_range = (0.0, 1.0)
+    # 2: the convolutions are Keras's own whatever ``fast_layers`` says (1 built CPU forms of
+    # some, whose weights a saved model stores under other names)
+    CONFIG_VERSION = 2
 
-    def _init_common(self, image_shape, num_classes, latent_dim, base_filters, precision, seed,
-                     fast_layers):
+    def _init_common(self, image_shape, num_classes, latent_dim, base_filters, precision, seed):
         self.architecture = Architecture(tuple(image_shape), int(num_classes), int(latent_dim),
                                          int(base_filters))
         self.precision = _check_precision(precision)
         self.seed = int(seed)
-        self.fast_layers = bool(fast_layers)
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="noise_seed")
-
-    @property
-    def layer_set(self):
-        """The classes the networks are built with: the CPU's faster ones, or Keras's own."""
-        return _fast.CPU if self.fast_layers else _fast.KERAS
 
     @property
     def metrics(self):
@@ -227,5 +224,18 @@ class _Conditional(keras.Model):
     def get_config(self):
         return {"image_shape": list(self.image_shape), "num_classes": self.num_classes,
                 "latent_dim": self.latent_dim, "base_filters": self.architecture.base_filters,
-                "precision": self.precision, "seed": self.seed, "fast_layers": self.fast_layers,
-                "name": self.name}
+                "precision": self.precision, "seed": self.seed, "name": self.name,
+                "config_version": self.CONFIG_VERSION}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.pop("config_version", 1) < cls.CONFIG_VERSION and config.get("fast_layers"):
+            raise ValueError(
+                f"This {cls.__name__} was saved by an earlier version of gencomp_utils that built "
+                "some of its layers in CPU forms this version no longer has, so its weights cannot "
+                "be loaded. Train it again: the notebooks do when its file is gone, or with "
+                "retrain=True.")
+        if "fast_layers" not in inspect.signature(cls).parameters:  # the VAE's, saved before
+            config.pop("fast_layers", None)
+        return cls(**config)

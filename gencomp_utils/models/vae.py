@@ -34,9 +34,6 @@ class ConditionalVAE(_Conditional):
         beta: weight of the KL term (1: the ELBO itself).
         precision: Keras dtype policy (``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"``).
         seed: seed of the reparameterisation noise.
-        fast_layers: build with the CPU's layer set (the same functions, faster on a CPU;
-            :mod:`gencomp_utils.fast_layers`): pass ``devices.choose(...).fast_layers``, true on
-            a CPU; ``False``: Keras's own layers and Adam.
 
     Metrics (per image, in nats): ``loss``, ``reconstruction``, ``kl`` and ``elbo``
     (``-(reconstruction + kl)``, whatever ``beta`` is).
@@ -46,10 +43,9 @@ class ConditionalVAE(_Conditional):
 
     def __init__(self, image_shape=(28, 28, 1), num_classes=10, latent_dim=32, base_filters=32,
                  likelihood="bernoulli", gaussian_sigma=None, num_samples=1, beta=1.0,
-                 precision="float32", seed=0, fast_layers=False, name="conditional_vae", **kwargs):
+                 precision="float32", seed=0, name="conditional_vae", **kwargs):
         super().__init__(name=name, **kwargs)
-        self._init_common(image_shape, num_classes, latent_dim, base_filters, precision, seed,
-                          fast_layers)
+        self._init_common(image_shape, num_classes, latent_dim, base_filters, precision, seed)
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got "
                              f"{likelihood!r}.")
@@ -67,10 +63,8 @@ class ConditionalVAE(_Conditional):
         arch = self.architecture
         self.encoder = build_downsampler(arch, "encoder", {"z_mean": arch.latent_dim,
                                                            "z_log_var": arch.latent_dim},
-                                         label_input=True, precision=self.precision,
-                                         layer_set=self.layer_set)
-        self.decoder = build_upsampler(arch, "decoder", None, precision=self.precision,
-                                       layer_set=self.layer_set)
+                                         label_input=True, precision=self.precision)
+        self.decoder = build_upsampler(arch, "decoder", None, precision=self.precision)
         init = 0.0 if self.gaussian_sigma is None else math.log(self.gaussian_sigma)
         self.log_sigma = self.add_weight(shape=(), initializer=keras.initializers.Constant(init),
                                          trainable=self.gaussian_sigma is None
@@ -87,9 +81,8 @@ class ConditionalVAE(_Conditional):
         return config
 
     def compile(self, optimizer=None, **kwargs):
-        """Adam (1e-3; the layer set's) unless an optimizer is given; loss-scaled under
-        ``mixed_float16``."""
-        optimizer = optimizer or self.layer_set.adam(1e-3)
+        """Adam (1e-3) unless an optimizer is given; loss-scaled under ``mixed_float16``."""
+        optimizer = optimizer or keras.optimizers.Adam(1e-3)
         if self.precision == "mixed_float16":
             optimizer = _loss_scaled(keras.optimizers.get(optimizer))
         super().compile(optimizer=optimizer, **kwargs)
