@@ -1022,7 +1022,7 @@ def part_variants(device, reference_onednn) -> list[str]:
     """The speed settings a device choice uses, which :func:`measure_parts` takes away in turn:
     the AC-GAN's bit-mask dropout (the CPU form), several steps per call, the pipelines' fixed
     settings, and oneDNN where the package turns it on and TensorFlow's default
-    (``reference_onednn``) leaves it off. (``benchmarks/results/parts-*`` also hold three layers
+    (``reference_onednn``) leaves it off. (``benchmarks/results/parts-*`` also hold two layers
     and an optimizer that were measured this way and deleted.)"""
     names = [DROPOUT_PART] if device.fast_layers else []
     if device.steps_per_execution > 1:
@@ -1077,7 +1077,7 @@ def measure_parts(spec: Spec, parts: list[str], *, batch_size: int, base_filters
         else:
             raise ValueError(f"Unknown part {part!r}; the parts: {DROPOUT_PART}, {STEPS_PART}, "
                              f"{AUTOTUNE_PART}, {ONEDNN_PART}.")
-    log(f"{name}: warm-up ({warmup} steps each of the engine and {len(parts)} variants)")
+    log(f"{name}: warm-up ({warmup} steps each of the engine and {len(blocks) - 1} variants)")
     for block in blocks.values():
         block(max(1, int(warmup)))
 
@@ -1617,8 +1617,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--bf16", action="store_true", help="add ours in mixed_bfloat16")
     p.add_argument("--parts", action="store_true",
                    help="instead of the reference, time ours without each speed part in turn "
-                        "(its layers, steps per call, fixed pipelines, oneDNN) and say which "
-                        f"gain at least {PART_GAIN - 1:.0%} of a whole step")
+                        "(the AC-GAN's dropout, steps per call, fixed pipelines, oneDNN) and "
+                        f"say which gain at least {PART_GAIN - 1:.0%} of a whole step")
     p.add_argument("--conv-time", action="store_true",
                    help="also time the convolutions of ours' step alone, with ours' kernels and "
                         "with TensorFlow's defaults")

@@ -17,7 +17,7 @@ tests mock a GPU or a TPU machine) and decides:
   TensorFlow runs. Between calls, Python waits for the step and reads its results, which costs
   most where steps are short and the device waits meanwhile (accelerators):
   :data:`STEPS_PER_EXECUTION` on one GPU. On a CPU 1, which checks every step for a diverged
-  loss (``benchmarks/README.md``: more gained nothing there). Under a
+  loss (``benchmarks/README.md``: more gave no consistent gain there). Under a
   ``MirroredStrategy`` or ``TPUStrategy`` it is 1: Keras's multi-step call fails there
   (keras-team/keras#19246, "You must feed a value for placeholder tensor", reproduced with two
   CPU replicas).
@@ -90,7 +90,8 @@ class DeviceChoice:
         onednn = "" if self.onednn is None else f", oneDNN {'on' if self.onednn else 'off'}"
         return (f"{self.count} x {self.kind}, precision {self.precision}, "
                 f"XLA {'on' if self.jit_compile else 'off'}{onednn}, strategy {self.strategy}, "
-                f"{self.steps_per_execution} steps per call ({self.reason})")
+                f"{self.steps_per_execution} step{'s' if self.steps_per_execution != 1 else ''} "
+                f"per call ({self.reason})")
 
 
 def _device_types(devices) -> list[str]:

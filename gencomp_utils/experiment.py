@@ -93,7 +93,8 @@ def threshold_progress(runs: dict, metric: str, threshold: float | None = None,
 
     reach = {}
     for name, run in runs.items():
-        evals = [e for e in run.history["evals"] if metric in e.get("metrics", {})]
+        evals = [e for e in run.history["evals"]  # NaN is written as null
+                 if e.get("metrics", {}).get(metric) is not None]
         steps = [e["step"] for e in evals]
         values = [e["metrics"][metric] for e in evals]
         if threshold is not None:

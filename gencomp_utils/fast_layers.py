@@ -53,9 +53,3 @@ class MaskDropout(layers.Dropout):
         keep = tf.reshape(values >= tf.constant(drop, small), tf.shape(x))
         scale = tf.constant(levels / (levels - drop), x.dtype)
         return x * (tf.cast(keep, x.dtype) * scale)
-
-
-@keras.saving.register_keras_serializable(package="gencomp")
-class FusedAdam(keras.optimizers.Adam):
-    """Keras's ``Adam`` under the name of the fused Adam that models saved by earlier versions
-    were compiled with (the same rule and state), so that they still load."""

@@ -451,7 +451,7 @@ class _Engine:
     def _diverged(self):
         h, bad = self.history, self.bad
         h["status"] = "diverged"
-        h["diverged"] = bad
+        h["diverged"] = bad | {"metrics": {k: str(v) for k, v in bad["metrics"].items()}}
         paths.write_json(self.out_dir / "history.json", h)
         last = self.manager.latest_checkpoint
         kept = (f"The last good checkpoint (step {int(last.split('-')[-1])}) is kept in "

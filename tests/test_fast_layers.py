@@ -84,10 +84,3 @@ def test_the_cpu_form_only_on_a_cpu():
     assert devices.choose(devices=["CPU"], flags=set()).fast_layers
     for machine in (["CPU", "GPU"], ["CPU", "GPU", "GPU"], ["CPU", "TPU"]):
         assert not devices.choose(devices=machine).fast_layers, machine
-
-
-def test_the_name_fused_adam_loads_as_keras_adam():
-    """Models saved by earlier versions name their optimizer FusedAdam."""
-    opt = models.FusedAdam(2e-4, beta_1=0.5)
-    back = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
-    assert isinstance(back, keras.optimizers.Adam) and back.beta_1 == 0.5

@@ -15,13 +15,13 @@ helper returns images in [0, 1], whatever range the model trains on.
 Taught in notebooks 03 (MNIST), 04 (CIFAR-10) and 05 (CelebA).
 """
 from ..data import MAX_SIDE, MIN_SIDE
-from ..fast_layers import FusedAdam, MaskDropout
+from ..fast_layers import MaskDropout
 from .acgan import ACGAN, GAN_LOSSES
 from .architecture import MAX_START, Architecture, build_downsampler, build_upsampler
 from .conditional import gradient_step
 from .vae import LIKELIHOODS, ConditionalVAE
 
 __all__ = [
-    "ACGAN", "Architecture", "ConditionalVAE", "FusedAdam", "GAN_LOSSES", "LIKELIHOODS", "MAX_SIDE",
+    "ACGAN", "Architecture", "ConditionalVAE", "GAN_LOSSES", "LIKELIHOODS", "MAX_SIDE",
     "MAX_START", "MIN_SIDE", "MaskDropout", "build_downsampler", "build_upsampler", "gradient_step",
 ]

@@ -234,8 +234,7 @@ class _Conditional(keras.Model):
             raise ValueError(
                 f"This {cls.__name__} was saved by an earlier version of gencomp_utils that built "
                 "some of its layers in CPU forms this version no longer has, so its weights cannot "
-                "be loaded. Train it again: the notebooks do when its file is gone, or with "
-                "retrain=True.")
+                "be loaded: train it again.")
         if "fast_layers" not in inspect.signature(cls).parameters:  # the VAE's, saved before
             config.pop("fast_layers", None)
         return cls(**config)
