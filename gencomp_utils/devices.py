@@ -138,20 +138,14 @@ def prefer_onednn() -> bool:
 def quiet_tensorflow_logs() -> bool:
     """Keep TensorFlow's C++ log lines out of notebooks and consoles; ``True`` if the hook is set.
 
-    Before TensorFlow is imported: sets ``TF_CPP_MIN_LOG_LEVEL`` to ``3`` when it is unset (no C++
-    log line below a fatal one; an error TensorFlow raises still reaches you as a Python
-    exception, an error it only logs does not: ``1`` or ``2`` shows those), and wraps the first ``import tensorflow`` in a hook that applies the level, which
-    TensorFlow reads only later, to the lines its libraries print while they load and look for
-    devices: absl's ``WARNING: All log messages before absl::InitializeLog() ...``, ``Could not
-    find cuda drivers``, ``failed call to cuInit`` on a machine without a GPU. In Jupyter those
-    lines would land in the first cell that imports TensorFlow. Other lines printed meanwhile
-    (a Python warning, a message that is not TensorFlow's log) pass through at once, and if the
-    import fails, the held-back lines follow. The hook removes itself after that import; the
-    import then also lists the devices (which TensorFlow would do at its first use anyway).
-    ``import gencomp_utils`` calls this.
-
-    ``TF_CPP_MIN_LOG_LEVEL=0`` shows every line; a level you set is kept and applied the same
-    way. Nothing changes when TensorFlow was imported first.
+    Before TensorFlow is imported: sets ``TF_CPP_MIN_LOG_LEVEL`` to ``3`` when it is unset (an
+    error TensorFlow raises still reaches you as a Python exception; ``1`` or ``2`` also shows
+    the errors it only logs, ``0`` every line), and wraps the first ``import tensorflow``, and
+    its search for devices, in :func:`_held_back_logs`: TensorFlow reads the level only after
+    its libraries have printed their start-up lines (absl's ``WARNING: All log messages
+    before absl::InitializeLog() ...``, ``failed call to cuInit`` without a GPU), which would
+    otherwise land in the first cell that imports it. The hook then removes itself. Nothing
+    changes when TensorFlow was imported first. ``import gencomp_utils`` calls this.
     """
     if "tensorflow" in sys.modules:
         return False
@@ -213,11 +207,10 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
 
 @contextlib.contextmanager
 def _held_back_logs(level: int):
-    """Meanwhile, pass what is written to file descriptor 2 through a filter, line by line as it
-    comes: TensorFlow log lines that log level ``level`` hides are held back, every other line
-    goes on at once. If the block raises, the held-back lines are written too (they may say
-    why)."""
-    import threading
+    """Meanwhile, send what is written to file descriptor 2 to a temporary file; then write it
+    on without the TensorFlow log lines that log level ``level`` hides, or all of it if the
+    block raised (the held-back lines may say why)."""
+    import tempfile
 
     with contextlib.suppress(AttributeError, OSError, ValueError):
         sys.stderr.flush()
@@ -226,37 +219,21 @@ def _held_back_logs(level: int):
     except OSError:  # no file descriptor 2 to redirect
         yield
         return
-    read_end, write_end = os.pipe()
-    held = []
-
-    def write(data: bytes):
-        while data:
-            data = data[os.write(saved, data):]
-
-    def forward():
-        with os.fdopen(read_end, "rb") as pipe:
-            for line in pipe:
-                if below_log_level(line.decode(errors="replace"), level):
-                    held.append(line)
-                else:
-                    write(line)
-
-    thread = threading.Thread(target=forward, name="gencomp-tf-log-filter", daemon=True)
-    thread.start()
-    os.dup2(write_end, 2)
-    os.close(write_end)
     failed = True
-    try:
-        yield
-        failed = False
-    finally:
-        with contextlib.suppress(AttributeError, OSError, ValueError):
-            sys.stderr.flush()
-        os.dup2(saved, 2)  # closes the pipe's last write end: the thread reads to the end
-        thread.join()
-        if failed and held:
-            write(b"".join(held))
-        os.close(saved)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+            failed = False
+        finally:
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            for line in caught:
+                if failed or not below_log_level(line.decode(errors="replace"), level):
+                    os.write(2, line)
 
 
 def onednn_enabled() -> bool | None:
