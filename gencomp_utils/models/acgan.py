@@ -199,13 +199,10 @@ class ACGAN(_Conditional):
             hit = ops.equal(ops.argmax(real_cls, axis=-1), ops.cast(labels, "int32"))
         else:
             hit = ops.equal(ops.cast(real_cls > 0, "float32"), ops.cast(labels, "float32"))
-        values = {"d_loss": d_loss, "g_loss": g_loss, "d_class": d_class,
-                  "real_score": ops.mean(ops.sigmoid(real_logit)),
-                  "fake_score": ops.mean(ops.sigmoid(fake_logit)),
-                  "class_accuracy": ops.mean(ops.cast(hit, "float32"))}
-        for k, v in values.items():
-            self.trackers[k].update_state(v)
-        return {k: t.result() for k, t in self.trackers.items()}
+        return self._track({"d_loss": d_loss, "g_loss": g_loss, "d_class": d_class,
+                            "real_score": ops.mean(ops.sigmoid(real_logit)),
+                            "fake_score": ops.mean(ops.sigmoid(fake_logit)),
+                            "class_accuracy": ops.mean(ops.cast(hit, "float32"))})
 
     def _from_latent(self, z, labels):
         out = self.generator([ops.convert_to_tensor(z), self._onehot(ops.convert_to_tensor(labels))],

@@ -152,9 +152,18 @@ class _Conditional(keras.Model):
             float32 images ``(n, H, W, C)`` in [0, 1].
         """
         z, labels = self._latent_and_labels(n, labels, z, seed, temperature)
+        return self._images(z, labels, batch_size)
+
+    def _images(self, z, labels, batch_size: int) -> np.ndarray:
         out = [self._from_latent(z[i:i + batch_size], labels[i:i + batch_size])
                for i in range(0, len(z), batch_size)]
         return np.concatenate(out) if out else np.zeros((0,) + self.image_shape, np.float32)
+
+    def _track(self, values: dict) -> dict:
+        """Add a step's values to the metrics; return every metric's mean so far."""
+        for k, v in values.items():
+            self.trackers[k].update_state(v)
+        return {k: t.result() for k, t in self.trackers.items()}
 
     def blend(self, z, label_weights, batch_size: int = 500) -> np.ndarray:
         """Images from latents and *weighted* labels: each row of ``label_weights`` holds K
@@ -177,10 +186,7 @@ class _Conditional(keras.Model):
         if np.any(w < 0) or not np.allclose(w.sum(1), 1.0, atol=1e-4):
             raise ValueError("Label weights must be non-negative and sum to 1 in each row, e.g. "
                              "[0.3, 0.7].")
-        w = np.broadcast_to(w, (len(z), self.num_classes))
-        out = [self._from_latent(z[i:i + batch_size], w[i:i + batch_size])
-               for i in range(0, len(z), batch_size)]
-        return np.concatenate(out)
+        return self._images(z, np.broadcast_to(w, (len(z), self.num_classes)), batch_size)
 
     def interpolate(self, z_start, z_end, labels, steps: int = 8, spherical: bool = False):
         """Images along a path between two latent points, for each label.

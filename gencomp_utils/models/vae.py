@@ -166,11 +166,8 @@ class ConditionalVAE(_Conditional):
         return ops.sigmoid(out)
 
     def _update(self, recon, kl, loss):
-        values = {"loss": loss, "reconstruction": ops.mean(recon), "kl": ops.mean(kl),
-                  "elbo": -ops.mean(recon + kl)}
-        for k, v in values.items():
-            self.trackers[k].update_state(v)
-        return {k: t.result() for k, t in self.trackers.items()}
+        return self._track({"loss": loss, "reconstruction": ops.mean(recon), "kl": ops.mean(kl),
+                            "elbo": -ops.mean(recon + kl)})
 
     def train_step(self, data):
         import tensorflow as tf
@@ -205,14 +202,10 @@ class ConditionalVAE(_Conditional):
         Returns:
             float32 images ``(B, H, W, C)`` in [0, 1].
         """
-        x = self.check_images(x)
-        labels = self.check_labels(labels, n=len(x))
-        mean, log_var = self.encode(ops.convert_to_tensor(x), ops.convert_to_tensor(labels))
-        z = ops.convert_to_numpy(mean)
+        z, log_var = self.encode_numpy(x, labels)
         if sample:
-            rng = np.random.default_rng(seed)
-            z = z + np.exp(0.5 * ops.convert_to_numpy(log_var)) * rng.standard_normal(z.shape)
-        return self.sample(z=z.astype(np.float32), labels=labels)
+            z = z + np.exp(0.5 * log_var) * np.random.default_rng(seed).standard_normal(z.shape)
+        return self.sample(z=z.astype(np.float32), labels=self.check_labels(labels, n=len(z)))
 
     def encode_numpy(self, x, labels) -> tuple[np.ndarray, np.ndarray]:
         """``(z_mean, z_log_var)`` of q(z|x, y) as numpy arrays."""
