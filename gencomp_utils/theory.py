@@ -4,19 +4,7 @@ Everything here is plain NumPy (no autodiff) except :func:`encoder_gradient_auto
 imports TensorFlow to check the hand-derived gradient. Equation numbers refer to the paper in
 ``shared/reference`` (eq. 1-5: the VAE, eq. 6-8: the GAN).
 
-Taught in:
-
-- ``01_vae_lower_bound``: :class:`Gaussian`, :class:`LinearGaussianModel` (a model whose
-  ``log p(x)`` and posterior are exact), :func:`elbo_exact`, :func:`elbo_terms`,
-  :func:`elbo_estimates`, :class:`LinearEncoder`, :func:`encoder_gradient_terms`,
-  :func:`encoder_gradient_autodiff`, :func:`reparam_gradient_samples`,
-  :func:`score_function_gradient_samples`, :func:`kl_normal_std_normal` and the decoder
-  log-likelihoods.
-- ``02_gan_value_function``: :class:`Mixture1D`, :func:`optimal_discriminator`,
-  :func:`optimal_logit`, :func:`value_function_grid`, :func:`jsd_grid`,
-  :func:`train_discriminator_1d` (with :class:`MLP` and :class:`Adam`),
-  :func:`generator_loss_grad_logit`, :func:`shift_generator_descent`, :func:`train_toy_gan`,
-  :func:`modes_covered`.
+Taught in notebooks ``01_vae_lower_bound`` and ``02_gan_value_function``.
 
 The tests in ``tests/test_theory.py`` pair each numeric claim with a deliberately wrong variant
 that the same check must reject.
@@ -34,30 +22,13 @@ import numpy as np
 LOG2PI = math.log(2.0 * math.pi)
 LOG4 = math.log(4.0)
 
-__all__ = [
-    "LOG2PI", "LOG4", "PRIORS", "Adam", "Gaussian", "LinearEncoder", "LinearGaussianModel", "MLP",
-    "Mixture1D", "bernoulli_log_likelihood", "bernoulli_log_likelihood_logits",
-    "bernoulli_normaliser", "elbo_estimates", "elbo_exact", "elbo_exact_encoder_gradient",
-    "elbo_mc", "elbo_terms", "encoder_gradient", "encoder_gradient_autodiff",
-    "encoder_gradient_terms", "flatten_params", "gaussian_log_likelihood", "generator_loss",
-    "generator_loss_grad_logit", "jsd_from_value", "jsd_grid", "jsd_mc", "kl_gaussians",
-    "kl_normal_std_normal", "kl_normal_std_normal_grad", "kl_normal_std_normal_mc",
-    "log_mean_exp", "modes_covered", "normal_cdf", "numerical_gradient", "optimal_discriminator",
-    "optimal_logit", "reparam_gradient_samples", "ring_mixture", "sample_ring",
-    "score_function_gradient_samples", "shift_generator_descent", "sigmoid", "softplus",
-    "train_discriminator_1d", "train_toy_gan", "trapezoid", "value_function_grid",
-    "value_function_mc",
-]
-
 
 def _rng(rng) -> np.random.Generator:
     """A ``Generator`` from a ``Generator``, a seed or ``None``."""
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
-# ---------------------------------------------------------------------------------------------
-# Small numerical helpers
-# ---------------------------------------------------------------------------------------------
+# --- Small numerical helpers ---------------------------------------------------------------------
 
 def sigmoid(logit):
     """The logistic function ``1 / (1 + exp(-logit))``, without overflow.
@@ -181,9 +152,7 @@ def flatten_params(params: dict, samples: bool = False) -> np.ndarray:
     return np.concatenate([np.asarray(v, dtype=float).ravel() for v in params.values()])
 
 
-# ---------------------------------------------------------------------------------------------
-# Gaussians and KL divergences
-# ---------------------------------------------------------------------------------------------
+# --- Gaussians and KL divergences ----------------------------------------------------------------
 
 @dataclass
 class Gaussian:
@@ -316,9 +285,7 @@ def kl_normal_std_normal_mc(mu, std, n: int, rng=None):
     return float(d.mean()), float(d.std(ddof=1) / math.sqrt(n))
 
 
-# ---------------------------------------------------------------------------------------------
-# A latent-variable model with an exact log p(x) and posterior (probabilistic PCA)
-# ---------------------------------------------------------------------------------------------
+# --- A latent-variable model with an exact log p(x) and posterior (probabilistic PCA) ------------
 
 @dataclass
 class LinearGaussianModel:
@@ -490,9 +457,7 @@ def elbo_estimates(model: LinearGaussianModel, x, q: Gaussian, L: int, repeats: 
     return e.reshape(repeats, L).mean(axis=1)
 
 
-# ---------------------------------------------------------------------------------------------
-# An encoder and the gradient of eq. (4)-(5)
-# ---------------------------------------------------------------------------------------------
+# --- An encoder and the gradient of eq. (4)-(5) --------------------------------------------------
 
 ENCODER_PARAMS = ("A", "a", "C", "c")
 
@@ -704,9 +669,7 @@ def elbo_exact_encoder_gradient(encoder: LinearEncoder, model: LinearGaussianMod
     return {k: v[0] for k, v in g.items()}
 
 
-# ---------------------------------------------------------------------------------------------
-# Decoders: Bernoulli for binary data, Gaussian for continuous data
-# ---------------------------------------------------------------------------------------------
+# --- Decoders: Bernoulli for binary data, Gaussian for continuous data ---------------------------
 
 def bernoulli_log_likelihood(x, p, clip: float = 1e-7):
     """``x log p + (1 - x) log(1 - p)`` per pixel (the negative of binary cross-entropy).
@@ -764,9 +727,7 @@ def bernoulli_normaliser(p):
     return np.where(near, 0.5, out)
 
 
-# ---------------------------------------------------------------------------------------------
-# GAN: 1-D densities, the optimal discriminator, the value function and the JSD
-# ---------------------------------------------------------------------------------------------
+# --- GAN: 1-D densities, the optimal discriminator, the value function and the JSD ---------------
 
 @dataclass
 class Mixture1D:
@@ -1007,9 +968,7 @@ def shift_generator_descent(theta0: float = -4.0, loss: str = "non-saturating", 
     return {"theta": theta, "d_fake": d_fake, "grad": grad}
 
 
-# ---------------------------------------------------------------------------------------------
-# A tiny MLP with hand-written gradients, and Adam
-# ---------------------------------------------------------------------------------------------
+# --- A tiny MLP with hand-written gradients, and Adam --------------------------------------------
 
 # OpenBLAS runs a matrix product on several threads once m * n * k exceeds 65536 * 4. For the
 # tiny networks below, starting threads costs more than the work, and on a busy 2-core machine
@@ -1176,9 +1135,7 @@ def train_discriminator_1d(p_data: Mixture1D, p_g: Mixture1D, steps: int, seed: 
     return {"discriminator": discriminator, "mlp": net, "loss": losses}
 
 
-# ---------------------------------------------------------------------------------------------
-# A small GAN on a 2-D mixture of Gaussians
-# ---------------------------------------------------------------------------------------------
+# --- A small GAN on a 2-D mixture of Gaussians ---------------------------------------------------
 
 def ring_mixture(k: int = 8, radius: float = 2.0):
     """Centres of ``k`` Gaussian modes evenly spaced on a circle.

@@ -268,14 +268,6 @@ def run_config(model, data, batch_size: int) -> dict:
             "data": _as_data(data).describe(), "batch_size": int(batch_size)}
 
 
-def load_history(path) -> dict:
-    """Read a ``history.json`` (a file or the folder holding it)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "history.json"
-    return json.loads(path.read_text())
-
-
 @dataclass
 class Run:
     """A trained (or loaded) model with its records.

@@ -102,9 +102,7 @@ def _assemble(sliders: dict, extra: dict, fig, lines, data, compute, readout_row
     return ex
 
 
-# ---------------------------------------------------------------------------------------------
-# 01: the ELBO, log p(x) and the gap
-# ---------------------------------------------------------------------------------------------
+# --- 01: the ELBO, log p(x) and the gap ----------------------------------------------------------
 
 def default_elbo_problem(seed: int = 0):
     """The 1-latent linear-Gaussian model and data point used by :func:`elbo_explorer`.
@@ -217,9 +215,7 @@ def elbo_explorer(model: theory.LinearGaussianModel | None = None, x=None, mu: f
                      "The lower bound: move q towards the posterior and the gap closes")
 
 
-# ---------------------------------------------------------------------------------------------
-# 02: the optimal discriminator and V(D*, G)
-# ---------------------------------------------------------------------------------------------
+# --- 02: the optimal discriminator and V(D*, G) --------------------------------------------------
 
 def default_p_data() -> theory.Mixture1D:
     """The 1-D data density of notebook 02: two equal modes at -2 and 2 (std 0.6)."""
@@ -300,9 +296,7 @@ def discriminator_explorer(p_data: theory.Mixture1D | None = None, mean: float =
                      "The optimal discriminator: move p_g and watch D* and V(D*, G)")
 
 
-# ---------------------------------------------------------------------------------------------
-# 02: the 2-D toy GAN
-# ---------------------------------------------------------------------------------------------
+# --- 02: the 2-D toy GAN -------------------------------------------------------------------------
 
 _GAN_CONTROLS = ("steps", "lr_d", "lr_g", "loss", "prior")
 

@@ -20,6 +20,11 @@ from gencomp_utils import devices
 # Device choice, against mocked device lists (no TensorFlow needed)
 
 
+def load_history(folder) -> dict:
+    """A run's ``history.json``."""
+    return json.loads((Path(folder) / "history.json").read_text())
+
+
 def test_cpu_only_machine_gets_no_xla_and_float32_without_bf16_instructions():
     c = devices.choose(devices=["CPU"], flags={"avx2", "fma"})
     assert (c.kind, c.count, c.jit_compile, c.precision, c.strategy) == \
@@ -202,7 +207,7 @@ def test_train_records_epochs_grids_and_json_then_loads(tmp_path):
         assert all(np.isfinite(v) for v in e["metrics"].values())
         assert set(e["metrics"]) == {"loss", "reconstruction", "kl", "elbo"}
     assert [ev["step"] for ev in h["evals"]] == [0, 4, 8, 10]
-    saved = training.load_history(tmp_path / "vae")
+    saved = load_history(tmp_path / "vae")
     assert saved["step"] == 10 and saved["key"] == run.key
     frames, steps = run.grids()
     assert steps == [0, 4, 8, 10] and frames[0].shape == plots.grid_array(
@@ -258,7 +263,7 @@ def test_a_diverged_run_stops_with_a_clear_message_and_keeps_the_last_good_check
                        r"last good checkpoint \(step 8\)"):
         training.train(build, data, 16, name="nan", batch_size=16, out_dir=tmp_path,
                        device=CPU.replace(steps_per_execution=per_call), progress=False)
-    h = training.load_history(tmp_path)
+    h = load_history(tmp_path)
     assert h["status"] == "diverged"
     assert (h["diverged"]["first_step"], h["diverged"]["step"]) == (first, last)
     assert [e["step"] for e in h["epochs"]] == [4, 8]
@@ -381,7 +386,7 @@ def test_resume_in_a_new_process_after_sigkill(tmp_path):
     resumed, out = _result(_python(script, tmp_path / "out", env={**env, "SLOW": "0"}))
     assert f"resuming from the checkpoint at step {killed_at} of 24" in out
     assert resumed["step"] == 24 and len(resumed["metrics"]) == 6
-    final = training.load_history(tmp_path / "out")
+    final = load_history(tmp_path / "out")
     assert final["status"] == "completed" and len(final["resumes"]) == 1
     assert [ev["step"] for ev in final["evals"]] == list(range(25))  # every step's grid, once
     assert all((tmp_path / "out" / ev["grid"]).is_file() for ev in final["evals"])
