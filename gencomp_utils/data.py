@@ -688,52 +688,37 @@ def load_dataset(name: str, split: str = "train", image_size=None, batch_size: i
 
     shuffle = parse_split(split)[0] == "train" if shuffle is None else shuffle
     parallel = PARALLEL_CALLS
+    items, labels, path = src.images, src.labels, None
     if name == "celeba":
-        cols = ([CELEBA_ATTRIBUTES.index(attribute)] if isinstance(attribute, str)
-                else [CELEBA_ATTRIBUTES.index(a) for a in attribute])
+        cols = [CELEBA_ATTRIBUTES.index(a) for a in ([attribute] if isinstance(attribute, str)
+                                                     else attribute)]
         labels = (src.labels[:, cols] > 0).astype(np.int32)
-        if isinstance(attribute, str):
-            labels = labels[:, 0]
-        ds = tf.data.Dataset.from_tensor_slices((src.files, labels))
-        load = _celeba_image_fn(size)
-        if cache:
+        labels = labels[:, 0] if isinstance(attribute, str) else labels
+        items, load = src.files, _celeba_image_fn(size)
+        if cache:  # decoded once into a file; then the pipeline carries indices into it
             key = re.sub(r"[^A-Za-z0-9]+", "_", f"{split}_{size[0]}x{size[1]}_{len(src)}")
             path = paths.cache_dir("tfdata") / f"celeba_{key}.npy"
             if not path.exists():
-                _write_decoded(path, ds.map(lambda p, y: load(p), num_parallel_calls=parallel,
-                                            deterministic=True), (len(src), *size, 3))
-            ds = tf.data.Dataset.from_tensor_slices((np.arange(len(src)), labels))
-            if shuffle:  # the order of the indices: cheap, and no buffer to fill
-                ds = ds.shuffle(len(src), seed=seed, reshuffle_each_iteration=True)
-            ds = _part(ds, skip, take)
-        else:
-            if shuffle:  # shuffling paths is cheap: the whole list fits in the buffer
-                ds = ds.shuffle(len(src), seed=seed, reshuffle_each_iteration=True)
-            ds = _part(ds, skip, take)  # before decoding: what is left out is never read
-            ds = ds.map(lambda p, y: (load(p), y), num_parallel_calls=parallel,
-                        deterministic=True)
-        if repeat:
-            ds = ds.repeat()
-        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-        if cache:  # a batch of indices -> a batch of images read from the file
-            read = _cached_reader(path)
-            ds = ds.map(lambda i, y: (read(i), y), num_parallel_calls=parallel)
-        ds = ds.map(lambda x, y: (_scale(x, (lo, hi)), y), num_parallel_calls=parallel)
-        return steady(ds.prefetch(PREFETCH))
-
-    x, y = src.images, src.labels
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = _part(ds, skip, take)
+                files = tf.data.Dataset.from_tensor_slices(src.files)
+                _write_decoded(path, files.map(load, num_parallel_calls=parallel,
+                                               deterministic=True), (len(src), *size, 3))
+            items = np.arange(len(src))
+    ds = tf.data.Dataset.from_tensor_slices((items, labels))
+    if shuffle:  # arrays, paths or indices: the whole split fits in the buffer
+        ds = ds.shuffle(len(src), seed=seed, reshuffle_each_iteration=True)
+    ds = _part(ds, skip, take)  # before decoding: what is left out is never read
+    if name == "celeba" and path is None:
+        ds = ds.map(lambda p, y: (load(p), y), num_parallel_calls=parallel, deterministic=True)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-    native = x.shape[1:3]
+    if path is not None:  # a batch of indices -> a batch of images read from the file
+        read = _cached_reader(path)
+        ds = ds.map(lambda i, y: (read(i), y), num_parallel_calls=parallel)
 
     def convert(images, labels):
         images = _scale(images, (lo, hi))
-        if tuple(native) != tuple(size):
+        if tuple(images.shape[1:3]) != tuple(size):
             images = tf.image.resize(images, size, antialias=True)
         return images, labels
 

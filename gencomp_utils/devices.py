@@ -13,14 +13,11 @@ tests mock a GPU or a TPU machine) and decides:
 - **strategy**: the default (one device), ``MirroredStrategy`` over several GPUs, or
   ``TPUStrategy``. Models are built inside ``strategy.scope()`` and every batch is a *global*
   batch, split across the replicas.
-- **steps per call** (Keras's ``steps_per_execution``): how many train steps one call into
-  TensorFlow runs. Between calls, Python waits for the step and reads its results, which costs
-  most where steps are short and the device waits meanwhile (accelerators):
-  :data:`STEPS_PER_EXECUTION` on one GPU. On a CPU 1, which checks every step for a diverged
-  loss (``benchmarks/README.md``: more gave no consistent gain there). Under a
-  ``MirroredStrategy`` or ``TPUStrategy`` it is 1: Keras's multi-step call fails there
-  (keras-team/keras#19246, "You must feed a value for placeholder tensor", reproduced with two
-  CPU replicas).
+- **steps per call** (Keras's ``steps_per_execution``): :data:`STEPS_PER_EXECUTION` on one GPU,
+  where Python's wait between short steps leaves the device idle; 1 on a CPU, where more gave no
+  consistent gain (``benchmarks/README.md``) and every step is checked for a diverged loss; 1
+  under ``MirroredStrategy`` and ``TPUStrategy``, where Keras's multi-step call fails
+  (keras-team/keras#19246, reproduced with two CPU replicas).
 
 ``import gencomp_utils.devices`` does not import TensorFlow; :func:`choose` and
 :func:`make_strategy` do, unless they are given the device list.
@@ -96,11 +93,7 @@ class DeviceChoice:
 
 def _device_types(devices) -> list[str]:
     """Device types from PhysicalDevice-like objects or plain strings like ``"GPU"``."""
-    out = []
-    for d in devices:
-        t = getattr(d, "device_type", d)
-        out.append(str(t).upper())
-    return out
+    return [str(getattr(d, "device_type", d)).upper() for d in devices]
 
 
 def list_devices() -> list:
@@ -289,9 +282,8 @@ def choose(precision: str = "auto", strategy: str = "auto", devices=None,
         jit_compile: force XLA on or off (``None``: on for GPU and TPU, off on CPU).
         onednn: whether TensorFlow's CPU kernels use oneDNN (``None``: ask TensorFlow, or, with
             a mocked device list, leave it unknown).
-        steps_per_execution: train steps per call into TensorFlow; 1 checks every step for
-            a diverged loss, more are faster on accelerators (``None``:
-            :data:`STEPS_PER_EXECUTION` on one GPU, else 1; see the module's docstring).
+        steps_per_execution: train steps per call into TensorFlow (``None``: as the module's
+            docstring says).
 
     Returns:
         A :class:`DeviceChoice`.

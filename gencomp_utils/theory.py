@@ -31,40 +31,18 @@ def _rng(rng) -> np.random.Generator:
 # --- Small numerical helpers ---------------------------------------------------------------------
 
 def sigmoid(logit):
-    """The logistic function ``1 / (1 + exp(-logit))``, without overflow.
-
-    Args:
-        logit: array of real numbers.
-
-    Returns:
-        An array of the same shape, in ``(0, 1)``.
-    """
+    """The logistic function ``1 / (1 + exp(-logit))``, elementwise and without overflow."""
     logit = np.asarray(logit, dtype=float)
     return np.exp(-np.logaddexp(0.0, -logit))
 
 
 def softplus(x):
-    """``log(1 + exp(x))`` without overflow; note ``log sigmoid(l) = -softplus(-l)``.
-
-    Args:
-        x: array of real numbers.
-
-    Returns:
-        An array of the same shape.
-    """
+    """``log(1 + exp(x))``, elementwise and without overflow; ``log sigmoid(l) = -softplus(-l)``."""
     return np.logaddexp(0.0, np.asarray(x, dtype=float))
 
 
 def log_mean_exp(a, axis=None):
-    """``log(mean(exp(a)))`` computed stably.
-
-    Args:
-        a: array of log-values.
-        axis: axis to average over (``None``: all).
-
-    Returns:
-        The log of the average of ``exp(a)``.
-    """
+    """``log(mean(exp(a)))`` over ``axis`` (``None``: all), computed stably."""
     a = np.asarray(a, dtype=float)
     m = np.max(a, axis=axis, keepdims=True)
     out = np.log(np.mean(np.exp(a - m), axis=axis, keepdims=True)) + m
@@ -72,15 +50,8 @@ def log_mean_exp(a, axis=None):
 
 
 def trapezoid(y, x):
-    """Trapezoidal rule ``int y dx`` along the last axis (NumPy 1 and 2 alike).
-
-    Args:
-        y: values on the grid, shape ``(..., n)``.
-        x: the grid, shape ``(n,)``.
-
-    Returns:
-        The integral(s), shape ``(...)``.
-    """
+    """Trapezoidal rule ``int y dx`` for ``y`` of shape ``(..., n)`` on the grid ``x`` of shape
+    ``(n,)``, along the last axis (NumPy 1 and 2 alike)."""
     y = np.asarray(y, dtype=float)
     dx = np.diff(np.asarray(x, dtype=float))
     return np.sum(0.5 * (y[..., 1:] + y[..., :-1]) * dx, axis=-1)
@@ -99,14 +70,8 @@ _erf = np.vectorize(math.erf, otypes=[float])
 
 
 def normal_cdf(x):
-    """The standard normal CDF ``Phi(x)`` (NumPy has no ``erf``, and SciPy is not a dependency).
-
-    Args:
-        x: array of real numbers.
-
-    Returns:
-        ``P(Z <= x)`` for ``Z ~ N(0, 1)``, same shape.
-    """
+    """The standard normal CDF ``Phi(x) = P(Z <= x)``, elementwise (NumPy has no ``erf``, and
+    SciPy is not a dependency)."""
     return 0.5 * (1.0 + _erf(np.asarray(x, dtype=float) / math.sqrt(2.0)))
 
 
@@ -192,15 +157,7 @@ class Gaussian:
         return np.linalg.cholesky(self.cov)
 
     def sample(self, n: int, rng=None) -> np.ndarray:
-        """Reparameterised draws ``mean + L eps`` with ``eps ~ N(0, I)``.
-
-        Args:
-            n: number of draws.
-            rng: ``numpy.random.Generator`` or seed.
-
-        Returns:
-            Shape ``(n, M)``.
-        """
+        """``n`` reparameterised draws ``mean + L eps`` with ``eps ~ N(0, I)``: shape ``(n, M)``."""
         eps = _rng(rng).standard_normal((n, self.dim))
         return self.mean + eps @ self.chol.T
 
@@ -269,16 +226,8 @@ def kl_normal_std_normal_grad(mu, std):
 
 
 def kl_normal_std_normal_mc(mu, std, n: int, rng=None):
-    """Monte Carlo ``KL(q || N(0, I))`` = ``E_q[log q(z) - log p(z)]`` with ``n`` draws.
-
-    Args:
-        mu, std: shape ``(M,)``.
-        n: number of draws.
-        rng: ``numpy.random.Generator`` or seed.
-
-    Returns:
-        ``(estimate, standard error)``.
-    """
+    """Monte Carlo ``KL(q || N(0, I))`` = ``E_q[log q(z) - log p(z)]`` with ``n`` draws, for
+    ``mu`` and ``std`` of shape ``(M,)``: ``(estimate, standard error)``."""
     q = Gaussian.diagonal(mu, std)
     z = q.sample(n, rng)
     d = q.log_prob(z) - Gaussian.standard(q.dim).log_prob(z)

@@ -18,12 +18,9 @@ class ACGAN(_Conditional):
     """An auxiliary-classifier GAN: G(z, y) and a discriminator with two heads.
 
     The discriminator's ``real_fake`` head is the D of Eq. (6) (a logit; the sigmoid is in the
-    loss); its ``class`` head names the class of real and generated images alike. The
-    discriminator minimises ``BCE(real, 1) + BCE(fake, 0) + class_weight * (CE(real) + CE(fake))``
-    (ascending Eq. (8); ``CE(fake)`` only with ``fake_class_loss``, as in the original AC-GAN;
-    without it the class head is trained on real images alone, a stricter judge of the
-    generator; with ``projection`` the real/fake logit also depends on the class); the generator minimises ``-log D(G(z, y))`` (non-saturating, the
-    default) or ``log(1 - D(G(z, y)))`` (Eq. (7), ``gan_loss="minimax"``), plus
+    loss); its ``class`` head names the class. The discriminator minimises ``BCE(real, 1) +
+    BCE(fake, 0) + class_weight * CE(real)`` (ascending Eq. (8)); the generator minimises
+    ``-log D(G(z, y))`` (non-saturating) or ``log(1 - D(G(z, y)))`` (Eq. (7)), plus
     ``class_weight * CE(fake)``. Generated images use the real batch's labels.
 
     Args:
@@ -42,9 +39,8 @@ class ACGAN(_Conditional):
         dropout: dropout in the discriminator.
         precision: Keras dtype policy.
         seed: seed of the generator's noise.
-        fast_layers: the discriminator's dropout in the form that is faster on a CPU
-            (:mod:`gencomp_utils.fast_layers`; the same function): pass
-            ``devices.choose(...).fast_layers``, true on a CPU.
+        fast_layers: the discriminator's dropout in its faster CPU form (the same function;
+            :mod:`gencomp_utils.fast_layers`): pass ``devices.choose(...).fast_layers``.
 
     Trains on images in [-1, 1] (the generator ends in tanh); every sampling helper returns
     images in [0, 1]. Metrics: ``d_loss``, ``g_loss``, ``d_class`` (class loss on real images),
