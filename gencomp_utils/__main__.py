@@ -24,7 +24,22 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--notebook-dir", help="where the notebooks are (default: notebooks/)")
     run.add_argument("--timeout", type=float, default=None, help="seconds one cell may take")
     sub.add_parser("data", help="show where each data set was found, or what to put where")
+    relink = sub.add_parser("relink", help="point every Colab link and install line at another "
+                                           "GitHub repository (a fork, the course's new home)")
+    relink.add_argument("url", help="https://github.com/<owner>/<name>")
     args = parser.parse_args(argv)
+
+    if args.command == "relink":
+        from .runner import relink as relink_all
+
+        try:
+            changed = relink_all(args.url)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"{len(changed)} files now point at {args.url}: "
+              + ", ".join(f.name for f in changed))
+        return 0
 
     if args.command == "data":
         from .data import describe_data

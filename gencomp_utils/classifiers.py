@@ -11,6 +11,7 @@ Taught in notebook 03; the metrics notebook (06) builds on it.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,14 +258,21 @@ def get_classifier(dataset: str = "mnist", train_split: str | None = None,
     folder = paths.cache_dir("classifiers")
     stem = f"{dataset}-{config_hash(settings)}"
     path, record_path = folder / f"{stem}.keras", folder / f"{stem}.json"
-    if path.is_file() and record_path.is_file() and not retrain:
+    cached = path.is_file() and record_path.is_file() and not retrain
+    if cached:
         record = json.loads(record_path.read_text())
-        model = keras.saving.load_model(path)
-        if verbose:
-            print(f"Classifier: found a trained {dataset} classifier in {path}: loaded it "
-                  f"(held-out accuracy {record['accuracy']:.4f} on {eval_split}).")
-        return Classifier(model, dataset, names, multi, record["accuracy"], train_split,
-                          eval_split, path, "loaded", record)
+        try:
+            model = keras.saving.load_model(path)
+        except Exception as e:  # another Keras's file, or one cut short: train it again
+            print(f"Classifier: the cached {path.name} cannot be loaded (written by Keras "
+                  f"{record.get('keras', 'unknown')}, this is Keras {keras.__version__}; "
+                  f"{type(e).__name__}), so it is trained again.")
+        else:
+            if verbose:
+                print(f"Classifier: found a trained {dataset} classifier in {path}: loaded it "
+                      f"(held-out accuracy {record['accuracy']:.4f} on {eval_split}).")
+            return Classifier(model, dataset, names, multi, record["accuracy"], train_split,
+                              eval_split, path, "loaded", record)
 
     if dataset == "celeba":  # read from the image files batch by batch, never all at once
         ds, n_train, shape = _celeba_batches(train_split, image_size, attribute, batch_size, seed,
@@ -284,7 +292,7 @@ def get_classifier(dataset: str = "mnist", train_split: str | None = None,
     loss = (keras.losses.BinaryCrossentropy(from_logits=True) if multi else
             keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, jit_compile=False)
-    if verbose:
+    if verbose and not cached:  # else the message above says why it trains
         print(f"Classifier: no cached {dataset} classifier for these settings: training "
               f"{steps} steps on {train_split} ({n_train} images).")
     t0 = time.perf_counter()
@@ -300,8 +308,10 @@ def get_classifier(dataset: str = "mnist", train_split: str | None = None,
     per = ({n: float(hit[:, k].mean()) for k, n in enumerate(names)} if multi else
            {names[c]: float(hit[ye == c].mean()) for c in np.unique(ye)})
     clf.info = {"accuracy": clf.accuracy, "per_class": per, "seconds": seconds,
-                "settings": settings, "eval_images": int(len(ye))}
-    model.save(path)
+                "settings": settings, "eval_images": int(len(ye)), "keras": keras.__version__}
+    part = path.with_name(f"{path.stem}.part{os.getpid()}.keras")  # whole, or not at all
+    model.save(part)
+    os.replace(part, path)
     paths.write_json(record_path, clf.info)
     if verbose:
         print(f"Classifier: trained in {seconds:.1f} s; held-out accuracy {clf.accuracy:.4f} on "

@@ -70,6 +70,28 @@ def environment_report() -> dict:
             "cpu_cores": os.cpu_count(), "colab": in_colab, "advice": advice}
 
 
+def run_times(notebook: str) -> dict:
+    """The notebook's measured run times (``smoke``, ``classroom``, ``gpu``) from the package's
+    ``run_times.json``, the one source of the times in the notebooks and the README."""
+    import json
+
+    times = json.loads((Path(__file__).parent / "run_times.json").read_text())["notebooks"]
+    return times.get(notebook[:2], {})
+
+
+def colab_without_gpu(notebook: str, preset: str) -> str | None:
+    """What to tell a student on a Colab runtime without a GPU, or None elsewhere."""
+    import tensorflow as tf
+
+    if "google.colab" not in sys.modules or tf.config.list_physical_devices("GPU"):
+        return None
+    t = run_times(notebook).get(preset)
+    expect = f"expect about {t} on a 2-core CPU with the {preset} preset" if t else \
+        f"the {preset} preset runs on the CPU, slower than on a GPU"
+    return (f"This Colab runtime has no GPU: {expect}. For a GPU: Runtime > Change runtime "
+            "type > T4 GPU, then run the notebook again. Carrying on with the CPU.")
+
+
 def start(notebook: str, preset: str | None = None, seed: int = 0,
           tensorflow: bool = True, train_steps: int | None = None) -> Session:
     """Set a notebook up: resolve the preset, seed, and create its output folder.
@@ -97,4 +119,6 @@ def start(notebook: str, preset: str | None = None, seed: int = 0,
     session = Session(notebook=notebook, preset=p, seed=seed, out_dir=out)
     print(f"{notebook}: preset {p.name!r} ({p.description}); seed {seed}; "
           f"Python {platform.python_version()}; outputs in {out}")
+    if tensorflow and (advice := colab_without_gpu(notebook, p.name)):
+        print(advice)
     return session

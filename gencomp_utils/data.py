@@ -603,6 +603,24 @@ def _write_decoded(path: Path, images, shape: tuple):
             tmp.unlink()
 
 
+def _whole(path: Path, shape: tuple) -> bool:
+    """Whether the ``.npy`` file ``path`` holds uint8 images of ``shape`` in full; a file that
+    does not (cut short by a disconnect, say) is said and removed."""
+    if not path.exists():
+        return False
+    try:
+        head = np.load(path, mmap_mode="r")
+        why = None if (head.shape, head.dtype) == (shape, np.uint8) else \
+            f"it holds {head.dtype} of shape {head.shape}, not uint8 of {shape}"
+        del head
+    except (OSError, ValueError) as e:
+        why = f"{type(e).__name__}: {e}"
+    if why:
+        print(f"The decoded-image cache {path} cannot be used ({why}); decoding the images again.")
+        path.unlink()
+    return why is None
+
+
 def _cached_reader(path: Path):
     """A function: int indices ``(B,)`` -> uint8 images ``(B, H, W, C)`` read from the ``.npy``
     file ``path`` (one read per image at its offset; the file is never mapped or held whole)."""
@@ -698,7 +716,7 @@ def load_dataset(name: str, split: str = "train", image_size=None, batch_size: i
         if cache:  # decoded once into a file; then the pipeline carries indices into it
             key = re.sub(r"[^A-Za-z0-9]+", "_", f"{split}_{size[0]}x{size[1]}_{len(src)}")
             path = paths.cache_dir("tfdata") / f"celeba_{key}.npy"
-            if not path.exists():
+            if not _whole(path, (len(src), *size, 3)):
                 files = tf.data.Dataset.from_tensor_slices(src.files)
                 _write_decoded(path, files.map(load, num_parallel_calls=parallel,
                                                deterministic=True), (len(src), *size, 3))

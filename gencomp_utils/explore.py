@@ -1,8 +1,9 @@
 """Sliders for the trained models: pick a class, move latent coordinates, watch the image change.
 
 Each function returns an object with ``.sliders`` (name -> ipywidgets control), ``.widget`` (what
-the notebook displays) and ``.images`` (the arrays on display, per model), so tests can set a
-slider in code and check the displayed image against the model.
+``display(obj)`` shows, with a picture of it for front ends without widgets: see
+:class:`gencomp_utils.widgets.Shown`) and ``.images`` (the arrays on display, per model), so
+tests can set a slider in code and check the displayed image against the model.
 
 Taught in notebook 03; notebooks 04 and 05 reuse it.
 """
@@ -13,6 +14,7 @@ import io
 import numpy as np
 
 from .plots import grid_array
+from .widgets import Shown
 
 
 def to_png(image, scale: int = 4) -> bytes:
@@ -29,6 +31,24 @@ def to_png(image, scale: int = 4) -> bytes:
     return buf.getvalue()
 
 
+def _snapshot(images: dict, sliders: dict) -> bytes:
+    """PNG bytes of ``{title: image (H, W, C)}`` side by side, the sliders' values below."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2.2 * len(images), 2.6), layout="constrained")
+    for ax, (title, img) in zip(np.atleast_1d(fig.subplots(1, len(images))), images.items()):
+        img = np.clip(np.asarray(img, np.float32), 0, 1)
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title)
+        ax.axis("off")
+    fig.supxlabel(", ".join(f"{s.description or k} {s.value:g}" if isinstance(s.value, float)
+                            else f"{s.description or k} {s.label}" for k, s in sliders.items()),
+                  fontsize=8)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=72)
+    return buf.getvalue()
+
+
 def _as_models(models) -> dict:
     if isinstance(models, dict):
         if not models:
@@ -42,7 +62,7 @@ def _class_names(model, class_names):
                                                               range(model.num_classes)]
 
 
-class LatentExplorer:
+class LatentExplorer(Shown):
     """A class slider and one slider per chosen latent coordinate, shared by several models.
 
     The other coordinates stay at ``base`` (zeros: the prior's most likely point, or a seeded
@@ -100,6 +120,10 @@ class LatentExplorer:
         """The first model's image on display."""
         return next(iter(self.images.values()))
 
+    def snapshot(self) -> bytes:
+        """PNG bytes of the images on display."""
+        return _snapshot(self.images, self.sliders)
+
     def latent(self) -> np.ndarray:
         """The latent vector the sliders describe, ``(latent_dim,)``."""
         z = self.base.copy()
@@ -143,7 +167,7 @@ def latent_map(model, label: int, dims=(0, 1), n: int = 7, span: float = 2.5,
         (n, n) + tuple(model.image_shape))
 
 
-class MapExplorer:
+class MapExplorer(Shown):
     """A class slider and two coordinate pickers, showing a 2-D latent map for each model.
 
     Attributes:
@@ -174,6 +198,10 @@ class MapExplorer:
         for s in self.sliders.values():
             s.observe(self.update, names="value")
         self.update()
+
+    def snapshot(self) -> bytes:
+        """PNG bytes of the maps on display."""
+        return _snapshot({k: grid_array(v) for k, v in self.images.items()}, self.sliders)
 
     def update(self, change=None):
         """Redraw the maps (a map of one coordinate against itself shows that coordinate alone)."""
@@ -223,7 +251,7 @@ def attribute_direction(vae, images, labels, has_attribute) -> np.ndarray:
     return (mean[has].mean(0) - mean[~has].mean(0)).astype(np.float32)
 
 
-class FaceExplorer:
+class FaceExplorer(Shown):
     """Sliders for one model: the label as a blend (0: first class, 1: second), a walk between
     two latent codes, and an amount along each named latent direction.
 
@@ -249,7 +277,7 @@ class FaceExplorer:
         self.directions = {k: np.asarray(v, np.float32).reshape(model.latent_dim)
                            for k, v in (directions or {}).items()}
         names = _class_names(model, class_names)
-        self.scale = scale
+        self.scale, self.title = scale, title
         self.sliders = {
             "label": w.FloatSlider(value=float(label), min=0, max=1, step=0.1,
                                    description=f"{names[0]}→{names[1]}", continuous_update=False),
@@ -264,6 +292,10 @@ class FaceExplorer:
         for s in self.sliders.values():
             s.observe(self.update, names="value")
         self.update()
+
+    def snapshot(self) -> bytes:
+        """PNG bytes of the image on display."""
+        return _snapshot({self.title: self.image}, self.sliders)
 
     def latent(self) -> np.ndarray:
         """The latent vector the sliders describe."""

@@ -387,3 +387,62 @@ def write_report(run_dir) -> Path | None:
     path = run_dir / "report.md"
     path.write_text("\n".join(parts))
     return path
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem;
+       line-height: 1.45; }}
+table {{ border-collapse: collapse; margin: 1rem 0; }}
+th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left; }}
+img {{ max-width: 100%; margin: 0.3rem; vertical-align: top; }}
+.ok {{ color: #176b1f; }} .failed {{ color: #b00020; font-weight: bold; }} .skipped {{ color: #777; }}
+</style></head>
+<body>
+<h1>{title}</h1>
+<p>{counts}</p>
+<table><tr><th>notebook</th><th>seed</th><th>status</th><th>seconds</th><th>note</th></tr>
+{rows}
+</table>
+{report}
+</body></html>
+"""
+
+
+def write_index(run_dir, results: list[dict]) -> Path:
+    """Write ``index.html`` into a main-job run folder: what ran, each executed notebook rendered
+    to HTML beside its ``.ipynb`` and linked, then ``report.md`` (tables, figures, claims).
+
+    Args:
+        run_dir: the run folder.
+        results: one dict per notebook run (``notebook``, ``seed``, ``status``, ``seconds``,
+            ``executed``, ``message``), as :func:`gencomp_utils.runner.run` records them.
+    """
+    from html import escape
+
+    import mistune
+    from nbconvert import HTMLExporter
+
+    run_dir, exporter = Path(run_dir), HTMLExporter()
+    rows = []
+    for r in results:
+        name = escape(r["notebook"])
+        executed = Path(r["executed"]) if r.get("executed") else None
+        if executed is not None and executed.is_file():
+            page = executed.with_suffix(".html")
+            page.write_text(exporter.from_filename(str(executed))[0], encoding="utf-8")
+            name = f'<a href="{escape(page.relative_to(run_dir).as_posix())}">{name}</a>'
+        rows.append(f'<tr><td>{name}</td><td>{r["seed"]}</td><td class="{r["status"]}">'
+                    f'{r["status"]}</td><td>{r["seconds"]:.0f}</td>'
+                    f'<td>{escape(r.get("message") or "")}</td></tr>')
+    counts = ", ".join(f"{sum(r['status'] == s for r in results)} {s}"
+                       for s in ("ok", "failed", "skipped"))
+    report = run_dir / "report.md"
+    body = (mistune.create_markdown(plugins=["table"])(report.read_text()) if report.is_file()
+            else "<p>No experiment notebook wrote measurements in this run.</p>")
+    path = run_dir / "index.html"
+    path.write_text(_PAGE.format(title=f"gencomp: run {escape(run_dir.name)}",
+                                 counts=f"Notebooks: {counts}.", rows="\n".join(rows),
+                                 report=body), encoding="utf-8")
+    return path

@@ -1,13 +1,17 @@
 """The main job: execute every course notebook headless with papermill.
 
 ``python -m gencomp_utils run --preset classroom`` executes the notebooks in order into a
-timestamped folder under the output folder (``GENCOMP_OUTPUT_DIR``, default ``runs/``), prints a
-progress line per notebook, and ends with a summary of what ran, what was skipped (its data is
-absent: the line says how to get it) and what failed (with the path of its executed copy).
+timestamped folder under the output folder (``GENCOMP_OUTPUT_DIR``, default ``runs/``). While a
+notebook runs, a progress bar shows its cells, the section it is in and the time so far; a line
+per notebook stays. It ends with a summary of what ran, what was skipped (its data is absent: the
+line says how to get it) and what failed (with the path of its executed copy), and writes
+``index.html``: the report, with every executed notebook rendered to HTML and linked.
 """
 from __future__ import annotations
 
 import json
+import re
+import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -65,19 +69,97 @@ def missing_data(requires: list[str]) -> str | None:
     return None
 
 
+GITHUB = re.compile(r"https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?/?$")
+
+
+def repository(root: Path = paths.REPO_ROOT) -> str:
+    """The course's address, ``https://github.com/<owner>/<name>`` (``pyproject.toml``)."""
+    return re.search(r'^Repository = "([^"]+)"', (root / "pyproject.toml").read_text(),
+                     re.M).group(1)
+
+
+def relink(url: str, root: Path = paths.REPO_ROOT) -> list[Path]:
+    """Point every Colab link, install line and clone line at ``url`` (a GitHub repository, such
+    as a fork); return the files changed."""
+    new = GITHUB.match(url.strip())
+    if not new:
+        raise ValueError(f"{url!r} is not a GitHub repository address such as "
+                         "https://github.com/<owner>/<name>: Colab opens notebooks from GitHub.")
+    old = GITHUB.match(repository(root)).group(1)
+    changed = []
+    for f in [root / "pyproject.toml", root / "README.md", *sorted(root.glob("notebooks/*.ipynb"))]:
+        text = f.read_text(encoding="utf-8")
+        for host in ("https://github.com/", "colab.research.google.com/github/"):
+            text = text.replace(host + old, host + new.group(1))
+        if text != f.read_text(encoding="utf-8"):
+            f.write_text(text, encoding="utf-8")
+            changed.append(f)
+    return changed
+
+
+def sections(path: Path) -> dict:
+    """``{cell id: the heading of the section it is in}`` for a notebook's code cells."""
+    with open(path) as f:
+        cells = json.load(f)["cells"]
+    heading, out = "start", {}
+    for cell in cells:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and text.startswith("## "):
+            heading = text.splitlines()[0][3:].strip()
+        elif cell["cell_type"] == "code" and "id" in cell:
+            out[cell["id"]] = heading
+    return out
+
+
 def execute(path: Path, out_path: Path, preset: str, seed: int = 0,
-            env: dict | None = None, timeout: float | None = None) -> None:
+            env: dict | None = None, timeout: float | None = None,
+            progress: str | None = None) -> None:
     """Execute one notebook with papermill (``-p preset ... -p seed ...``) into ``out_path``.
+
+    ``progress``: the label of a progress bar over the notebook's code cells that names the
+    section being run (``None``: no bar).
 
     Raises:
         papermill.PapermillExecutionError: a cell failed; ``out_path`` shows where.
     """
     import papermill as pm
+    from tqdm.auto import tqdm
 
-    with paths.environment(dict(env or {})):
-        pm.execute_notebook(str(path), str(out_path), parameters={"preset": preset, "seed": seed},
-                            kernel_name="python3", progress_bar=False, cwd=str(path.parent),
-                            execution_timeout=timeout)
+    where = sections(path)
+    bar = tqdm(total=len(where), desc=progress, unit="cell", leave=False,
+               disable=progress is None, miniters=1)
+    ticking = threading.Event()
+
+    def tick():  # the elapsed time moves on during a long cell too
+        while not ticking.wait(5):
+            bar.refresh()
+
+    threading.Thread(target=tick, daemon=True).start()
+
+    def started(cell, cell_index):
+        if cell.get("id") in where:
+            bar.set_postfix_str(where[cell["id"]])
+
+    def finished(cell, cell_index):
+        if cell.get("id") in where:
+            bar.update()
+
+    try:
+        with paths.environment(dict(env or {})):
+            pm.execute_notebook(str(path), str(out_path),
+                                parameters={"preset": preset, "seed": seed},
+                                kernel_name="python3", progress_bar=False, cwd=str(path.parent),
+                                execution_timeout=timeout, on_cell_start=started,
+                                on_cell_complete=finished,
+                                # the kernel's own start-up notices (ipykernel 7: "running over
+                                # TCP without encryption") are not the notebook's output
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                                # without a saved widget state, HTML exports show each widget's
+                                # picture and text, not an empty box waiting for a widget CDN
+                                store_widget_state=False)
+    finally:
+        ticking.set()
+        bar.close()
 
 
 def run(preset: str = "classroom", select: list[str] | None = None, seeds: int = 1,
@@ -121,12 +203,12 @@ def run(preset: str = "classroom", select: list[str] | None = None, seeds: int =
         seed_dir = run_dir / f"seed{seed}"
         seed_dir.mkdir(exist_ok=True)
         out = seed_dir / nb.name
-        echo(f"{label} ...", )
         t0 = time.perf_counter()
         try:
             execute(nb, out, preset, seed, env={"GENCOMP_OUTPUT_DIR": str(seed_dir),
                                                "GENCOMP_RUN_DIR": str(run_dir),
-                                               "GENCOMP_PRESET": preset}, timeout=timeout)
+                                               "GENCOMP_PRESET": preset}, timeout=timeout,
+                    progress=label)
             status, message = "ok", ""
         except Exception as e:  # a failing notebook must not stop the others
             status = "failed"
@@ -136,11 +218,10 @@ def run(preset: str = "classroom", select: list[str] | None = None, seeds: int =
         echo(f"{label}: {status} in {secs:.1f} s" + (f" -> {out}" if status == "failed" else ""))
     write_summary(run_dir, preset, results)
     echo(summary_text(results))
-    from .report import write_report
+    from .report import write_index, write_report
 
-    report = write_report(run_dir)
-    if report:
-        echo(f"Report: {report}")
+    write_report(run_dir)
+    echo(f"Report: {write_index(run_dir, [asdict(r) for r in results])}")
     return run_dir, results
 
 

@@ -524,13 +524,27 @@ class _Engine:
 
 
 def _restore(manager, ckpt, run_dir: Path):
-    """Restore the latest checkpoint that has its state file; return the history or None."""
+    """Restore the latest checkpoint that has its state file and can be read whole; return the
+    history or None. A checkpoint that cannot be read (cut short, damaged) is said and passed
+    over before any weight is touched."""
+    import tensorflow as tf
+
     for path in reversed(manager.checkpoints):
         n = int(Path(path).name.split("-")[-1])
         state = run_dir / f"state-{n:07d}.json"
-        if state.is_file():
-            ckpt.restore(path).assert_existing_objects_matched()
-            return json.loads(state.read_text())
+        if not state.is_file():
+            continue
+        try:
+            history = json.loads(state.read_text())
+            reader = tf.train.load_checkpoint(path)
+            for name in reader.get_variable_to_shape_map():
+                reader.get_tensor(name)
+        except Exception as e:
+            print(f"The checkpoint {path} cannot be read ({type(e).__name__}); "
+                  "an earlier one is tried, else training starts again.")
+            continue
+        ckpt.restore(path).assert_existing_objects_matched()
+        return history
     return None
 
 

@@ -1,7 +1,7 @@
 """Slider explorers for the theory notebooks (ipywidgets + matplotlib).
 
-Each function returns an :class:`Explorer`: ``display(explorer.widget)`` shows it in a notebook,
-and code (or a test) can drive it without a browser::
+Each function returns an :class:`Explorer`: ``display(explorer)`` shows it in a notebook (see
+:class:`Shown`), and code (or a test) can drive it without a browser::
 
     ex = elbo_explorer()
     ex.sliders["mu"].value = 0.5     # the plot and the numbers update at once
@@ -16,6 +16,7 @@ Taught in ``01_vae_lower_bound`` (:func:`elbo_explorer`) and ``02_gan_value_func
 """
 from __future__ import annotations
 
+import base64
 import io
 import math
 from dataclasses import dataclass, field
@@ -25,11 +26,26 @@ import numpy as np
 
 from . import theory
 
-__all__ = ["Explorer", "discriminator_explorer", "elbo_explorer", "gan_toy_explorer"]
+__all__ = ["Explorer", "Shown", "discriminator_explorer", "elbo_explorer", "gan_toy_explorer"]
+
+
+class Shown:
+    """Something with a ``widget`` and a ``snapshot()`` (PNG bytes of what it shows now).
+
+    ``display(obj)`` puts both in one output: front ends with a widget manager (JupyterLab,
+    Colab) show the live widget; the others (an HTML export, GitHub, VS Code without the widget
+    extension) show the picture of the starting state, so the lesson still reads there.
+    """
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"application/vnd.jupyter.widget-view+json": {
+                    "version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
+                "image/png": base64.b64encode(self.snapshot()).decode("ascii"),
+                "text/plain": f"{type(self).__name__} (sliders: {', '.join(self.sliders)})"}
 
 
 @dataclass
-class Explorer:
+class Explorer(Shown):
     """An interactive figure: controls, the figure they redraw, and the numbers shown.
 
     Attributes:
@@ -55,6 +71,10 @@ class Explorer:
     image: object
     update: Callable[[], None]
     renders: int = field(default=0)
+
+    def snapshot(self) -> bytes:
+        """The latest drawing of the figure, as PNG bytes."""
+        return self.image.value
 
 
 def _figure(ncols: int, figsize):

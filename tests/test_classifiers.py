@@ -1,6 +1,10 @@
 """The domain classifier: build, train on a tiny split, cache, judge generated samples."""
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -29,6 +33,44 @@ def test_train_cache_and_judge_digits():
     np.testing.assert_allclose(again.predict_proba(x), clf.predict_proba(x), atol=1e-6)
     with pytest.raises(ValueError, match="input shape"):
         clf.predict(np.zeros((2, 28, 28, 1)))
+
+
+def test_a_cached_classifier_that_cannot_be_loaded_is_trained_again(capsys):
+    """A file cut short, or written by a Keras that this one cannot read: a message, not a crash."""
+    kw = dict(train_split="test[:256]", eval_split="test[256:384]", steps=5, batch_size=32,
+              image_size=16, base_filters=4, seed=7)
+    clf = classifiers.digit_classifier(**kw)
+    assert json.loads(clf.path.with_suffix(".json").read_text())["keras"] == keras.__version__
+    clf.path.write_bytes(clf.path.read_bytes()[:1000])
+    capsys.readouterr()
+    again = classifiers.digit_classifier(**kw)
+    assert again.how == "trained" and "cannot be loaded" in capsys.readouterr().out
+    assert classifiers.digit_classifier(**kw).how == "loaded"  # the new file is whole
+
+
+FOREIGN_SETTINGS = dict(train_split="test[:512]", eval_split="test[512:768]", steps=5,
+                        batch_size=32, image_size=16, base_filters=4, seed=3)
+
+
+@pytest.mark.skipif(not os.environ.get("GENCOMP_FOREIGN_CACHE"),
+                    reason="needs GENCOMP_FOREIGN_CACHE: a cache written by another environment")
+def test_a_classifier_cached_by_another_environment_is_loaded_or_trained_again(capsys):
+    """CI's second environment (Colab's Keras) meets a classifier that the first one cached with
+    ``FOREIGN_SETTINGS``, as a cache kept on Drive across a Colab upgrade would: it loads it or
+    trains it again with a message, never crashes."""
+    import shutil
+
+    from gencomp_utils import paths
+
+    foreign = Path(os.environ["GENCOMP_FOREIGN_CACHE"]) / "classifiers"
+    (record,) = [json.loads(f.read_text()) for f in foreign.glob("mnist-*.json")]
+    assert record["keras"] != keras.__version__, "the cache must come from another Keras"
+    shutil.copytree(foreign, paths.cache_dir("classifiers"), dirs_exist_ok=True)
+    clf = classifiers.digit_classifier(**FOREIGN_SETTINGS)
+    out = capsys.readouterr().out
+    assert clf.how == "loaded" or (clf.how == "trained" and "cannot be loaded" in out
+                                   and f"written by Keras {record['keras']}" in out), out
+    assert clf.predict(np.zeros((2, 16, 16, 1), "float32")).shape == (2,)
 
 
 def test_conditional_accuracy_counts_per_class():

@@ -367,3 +367,16 @@ def test_shared_celeba_facts():
     x, y = next(iter(gu.load_dataset("celeba", "train", batch_size=16, shuffle=False)))
     assert x.shape == (16, 64, 64, 3)
     np.testing.assert_array_equal(y.numpy(), male[:16].astype(int))
+
+
+def test_a_cut_short_celeba_cache_file_is_decoded_again(data_dir, tmp_path, capsys):
+    fakedata.write_celeba(data_dir / "celeba", n=12)
+    first = np.concatenate([x.numpy() for x, _ in gu.load_dataset(
+        "celeba", "train", 16, batch_size=4, shuffle=False, cache=True)])
+    (file,) = (tmp_path / "cache" / "tfdata").glob("celeba_*.npy")
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])  # a disconnect mid-write
+    again = np.concatenate([x.numpy() for x, _ in gu.load_dataset(
+        "celeba", "train", 16, batch_size=4, shuffle=False, cache=True)])
+    assert "cannot be used" in capsys.readouterr().out
+    np.testing.assert_array_equal(again, first)
+    assert np.load(file).shape == (12, 16, 16, 3)

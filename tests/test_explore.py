@@ -107,3 +107,59 @@ def test_scores_along_a_direction_and_random_controls():
     r = explore.random_directions(np.array([3.0, 4.0, 0, 0]), 5, seed=1)
     assert r.shape == (5, 4)
     np.testing.assert_allclose(np.linalg.norm(r, axis=1), 5.0, rtol=1e-5)
+
+
+def _every_explorer(pair):
+    from gencomp_utils import widgets
+
+    two = models.ConditionalVAE((16, 16, 3), num_classes=2, latent_dim=4, base_filters=4)
+    z = np.zeros((2, 4), np.float32)
+    z[1] = 1.0
+    return [widgets.elbo_explorer(), widgets.discriminator_explorer(),
+            widgets.gan_toy_explorer(steps=20), explore.latent_sliders(pair),
+            explore.map_explorer(pair, n=3),
+            explore.FaceExplorer(two, z[0], z[1], {"smile": z[1]}, title="VAE")]
+
+
+def _controls(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _controls(child)
+
+
+def test_every_slider_redraws_on_release_only(pair):
+    """Redrawing while a slider is dragged would queue one model call per pixel of travel; on a
+    projector or a slow Colab runtime the picture then lags behind the hand."""
+    import ipywidgets
+
+    kinds = (ipywidgets.FloatSlider, ipywidgets.IntSlider, ipywidgets.FloatLogSlider)
+    sliders = [(type(ex).__name__, w) for ex in _every_explorer(pair)
+               for w in _controls(ex.widget) if isinstance(w, kinds)]
+    assert len(sliders) >= 10
+    assert [(k, s.description) for k, s in sliders if s.continuous_update] == []
+
+
+def test_an_explorer_displays_as_its_widget_with_a_picture_of_its_state(pair):
+    """One output carries the live widget and a PNG of what it shows: a front end without a
+    widget manager shows the picture. The picture follows the sliders."""
+    import base64
+    import io
+
+    import matplotlib.image
+
+    for ex in _every_explorer(pair):
+        bundle = ex._repr_mimebundle_()
+        view = bundle["application/vnd.jupyter.widget-view+json"]
+        assert view["model_id"] == ex.widget.model_id and view["version_major"] == 2
+        png = base64.b64decode(bundle["image/png"])
+        assert matplotlib.image.imread(io.BytesIO(png), format="png").shape[0] > 20
+        control = next(iter(ex.sliders.values()))
+        if hasattr(control, "options"):  # a drop-down: another option
+            control.value = next(v for _, v in _options(control) if v != control.value)
+        else:
+            control.value = control.max if control.value != control.max else control.min
+        assert ex.snapshot() != png, (type(ex).__name__, control.description)
+
+
+def _options(dropdown):
+    return [o if isinstance(o, tuple) else (o, o) for o in dropdown.options]

@@ -16,7 +16,6 @@ from gencomp_utils import devices, paths, runner
 
 NOTEBOOKS = runner.list_notebooks()
 IDS = [p.stem for p in NOTEBOOKS]
-EXECUTED = paths.output_dir("executed-notebooks")
 
 
 def _load(path: Path) -> dict:
@@ -64,7 +63,6 @@ def test_notebook_shape(path):
     assert all(c.get("id") for c in cells), "every cell needs an id (nbformat 4.5)"
     intro = "".join(cells[0]["source"])
     assert intro.startswith(f"# {path.name[:2]} · "), "title: '# NN · Title'"
-    assert f"colab.research.google.com/github/gencomp/gencomp/blob/main/notebooks/{path.name}" in intro
     setup = "".join(code[0]["source"])
     assert "except ImportError" in setup and "--no-deps" in setup, "install gencomp_utils only if missing"
     params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
@@ -75,7 +73,56 @@ def test_notebook_shape(path):
     assert not too_long, f"code cells {too_long} are long: move the plumbing into gencomp_utils"
 
 
-RUN_TIMES = json.loads((runner.NOTEBOOK_DIR / "run_times.json").read_text())["notebooks"]
+def links(root: Path) -> set[str]:
+    """Every repository address the notebooks and the README link to, install or clone from."""
+    found = set()
+    for f in [root / "README.md", *sorted(root.glob("notebooks/*.ipynb"))]:
+        text = f.read_text()
+        found |= set(re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/", text))
+        found |= set(re.findall(r"https://github\.com/([\w.-]+/[\w.-]+?)[\s\"/)]", text))
+    return found
+
+
+def check_links(root: Path) -> None:
+    """Each notebook links to itself on Colab and installs from the one address; the README
+    clones it; no other address appears."""
+    address = runner.repository(root)
+    path = runner.GITHUB.match(address).group(1)
+    assert links(root) == {path}
+    assert f"git clone {address} " in (root / "README.md").read_text()
+    for nb in sorted(root.glob("notebooks/[0-9][0-9]_*.ipynb")):
+        cells = _load(nb)["cells"]
+        assert (f"(https://colab.research.google.com/github/{path}/blob/main/notebooks/{nb.name})"
+                in "".join(cells[0]["source"])), nb.name
+        setup = next(c for c in cells if c["cell_type"] == "code")
+        assert f'"gencomp_utils @ git+{address}"' in "".join(setup["source"]), nb.name
+
+
+def test_every_link_is_made_from_the_one_repository_address():
+    check_links(paths.REPO_ROOT)
+
+
+def test_relink_points_every_link_at_a_new_home(tmp_path, capsys):
+    import shutil
+
+    from gencomp_utils.__main__ import main
+
+    root = tmp_path / "course"
+    shutil.copytree(paths.REPO_ROOT / "notebooks", root / "notebooks")
+    for name in ("README.md", "pyproject.toml"):
+        shutil.copy(paths.REPO_ROOT / name, root / name)
+    changed = runner.relink("https://github.com/a-teacher/vae-gan-course", root)
+    assert len(changed) == 2 + len(NOTEBOOKS)
+    assert runner.repository(root) == "https://github.com/a-teacher/vae-gan-course"
+    check_links(root)
+    shutil.copy(paths.REPO_ROOT / "README.md", root / "README.md")  # one file left behind
+    with pytest.raises(AssertionError):
+        check_links(root)
+    assert main(["relink", "https://gitlab.com/a/b"]) == 2
+    assert "not a GitHub repository" in capsys.readouterr().err
+
+
+RUN_TIMES = json.loads((paths.REPO_ROOT / "gencomp_utils" / "run_times.json").read_text())["notebooks"]
 OPENING = ["title", "Goal", "Open in Colab", "Run time", "Prerequisites", "Next"]
 
 
@@ -97,7 +144,7 @@ def outline(markdown: str) -> list[str]:
 
 
 def run_time_line(number: str) -> str:
-    """The header's run time paragraph, from ``notebooks/run_times.json``."""
+    """The header's run time paragraph, from ``gencomp_utils/run_times.json``."""
     t = RUN_TIMES[number]
     line = (f"**Run time:** CPU, 2 cores: {t['smoke']} (smoke preset), {t['classroom']} "
             f"(classroom preset). Colab GPU, classroom preset: {t['gpu']}.")
@@ -118,7 +165,7 @@ def test_outline_tells_the_template_from_a_shuffled_header():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_follows_the_template(path):
     """Every notebook opens with title, goal, Colab link, run times, prerequisites and next, and
-    ends with a summary and next; the run times are those of ``notebooks/run_times.json``."""
+    ends with a summary and next; the run times are those of ``gencomp_utils/run_times.json``."""
     cells = _load(path)["cells"]
     intro, ending = ("".join(cells[i]["source"]) for i in (0, -1))
     assert outline(intro) == OPENING
@@ -147,26 +194,96 @@ def test_the_readme_gives_the_notebooks_run_times():
         assert rows[number][-2:] == [f"{t['smoke']} / {t['classroom']}", t["gpu"]], number
 
 
-@pytest.mark.notebooks
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_runs_under_papermill(path, monkeypatch):
-    why = runner.missing_data(runner.notebook_meta(path).get("requires", []))
-    assert why is None, f"{path.name} needs data that is absent: {why}"
-    # as in JupyterLab or on Colab: no log variable set for the kernel
-    for name in ("TF_CPP_MIN_LOG_LEVEL", "TF_CPP_MAX_VLOG_LEVEL", "TF_CPP_VMODULE"):
-        monkeypatch.delenv(name, raising=False)
-    runner.execute(path, EXECUTED / path.name, preset=os.environ["GENCOMP_PRESET"], seed=0)
-    assert not log_lines(_load(EXECUTED / path.name)), "TensorFlow's log reached the notebook"
+WIDGET = "application/vnd.jupyter.widget-view+json"
+WIDGET_NOTEBOOKS = {"01", "02", "03", "05"}
+
+
+@pytest.fixture(scope="module")
+def main_job():
+    """The README's main job under the test preset, run once: every notebook executed with
+    papermill into one run folder, ending with ``index.html``. As in JupyterLab or on Colab, the
+    kernels start with no TensorFlow log variable set."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("TF_CPP_MIN_LOG_LEVEL", "TF_CPP_MAX_VLOG_LEVEL", "TF_CPP_VMODULE"):
+            mp.delenv(name, raising=False)
+        run_dir, results = runner.run(os.environ["GENCOMP_PRESET"],
+                                      out_root=paths.output_dir("main-job"))
+    return run_dir, {r.notebook: r for r in results}
 
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_reproduces_under_nbval(path):
-    executed = EXECUTED / path.name
-    if not executed.exists():
-        pytest.fail(f"{path.name} did not run under papermill, so nbval has nothing to check")
+def test_notebook_runs_under_papermill(path, main_job):
+    """It runs in the main job, shows no TensorFlow log line, and every widget output carries a
+    picture of its starting state for front ends without a widget manager."""
+    result = main_job[1][path.stem]
+    assert result.status == "ok", f"{path.name}: {result.status}: {result.message}"
+    nb = _load(Path(result.executed))
+    assert not log_lines(nb), "TensorFlow's log reached the notebook"
+    shown = [o["data"] for c in nb["cells"] if "display(" in "".join(c["source"])
+             and "explore" in "".join(c["source"])  # explore.*, widgets.*_explorer
+             for o in c.get("outputs", []) if WIDGET in o.get("data", {})]
+    assert all("image/png" in d for d in shown), "a slider widget output without its picture"
+    assert bool(shown) == (path.name[:2] in WIDGET_NOTEBOOKS), "slider widgets missing"
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_reproduces_under_nbval(path, main_job):
+    run_dir, results = main_job
+    executed = Path(results[path.stem].executed)
+    if results[path.stem].status != "ok":
+        pytest.fail(f"{path.name} did not run in the main job, so nbval has nothing to check")
+    env = dict(os.environ, GENCOMP_OUTPUT_DIR=str(executed.parent), GENCOMP_RUN_DIR=str(run_dir))
     res = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
          "-p", "no:cacheprovider", str(executed)],
-        capture_output=True, text=True, cwd=executed.parent, timeout=900)
+        capture_output=True, text=True, cwd=executed.parent, timeout=900, env=env)
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-2000:]
+
+
+def _browser():
+    """Playwright's sync API and the system's Chromium (Playwright's own download cannot work
+    offline); the test is skipped without them, except under CI, which installs both."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        sync_api = None
+    if sync_api is None or chromium is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("CI needs Playwright and Chromium (.ci/run installs them)")
+        pytest.skip("needs Playwright (pip install playwright) and Chromium")
+    return sync_api, chromium
+
+
+@pytest.mark.notebooks
+def test_the_main_jobs_index_opens_in_a_browser(main_job):
+    """In Chromium: index.html shows sample grids of every experiment notebook's data set, every
+    image on it loads, and every link to an executed notebook opens that notebook."""
+    from urllib.parse import unquote, urlparse
+
+    run_dir, results = main_job
+    sync_api, chromium = _browser()
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium)
+        page = browser.new_page()
+        page.goto((run_dir / "index.html").as_uri(), wait_until="load")
+        images = page.eval_on_selector_all(
+            "img", "els => els.map(e => [e.alt, e.getAttribute('src'), e.naturalWidth])")
+        links = page.eval_on_selector_all("a[href$='.html']", "els => els.map(e => e.href)")
+        opened = []
+        for href in links:
+            page.goto(href, wait_until="load")
+            opened.append((Path(unquote(urlparse(href).path)).stem, page.title(),
+                           page.locator(".jp-Cell").count()))
+        browser.close()
+    assert [src for _, src, width in images if not width > 0] == [], "images that do not load"
+    for name in (p.stem for p in NOTEBOOKS if runner.notebook_meta(p).get("per_seed")):
+        dataset = runner.notebook_meta(runner.NOTEBOOK_DIR / f"{name}.ipynb")["requires"][0]
+        assert any(alt.startswith(f"{dataset}, seed ") for alt, _, _ in images), name
+    assert sorted(stem for stem, _, _ in opened) == sorted(
+        r.notebook for r in results.values() if r.executed)
+    assert all(title == stem and cells > 3 for stem, title, cells in opened), opened

@@ -122,3 +122,25 @@ def test_import_does_exactly_what_the_package_docstring_says(tmp_path):
                                              if k != "TF_CPP_MIN_LOG_LEVEL"})
     if "0000 " not in plain.stderr and "absl" not in plain.stderr:
         pytest.skip("TensorFlow prints no start-up line on this machine: nothing to hold back")
+
+
+def test_the_readme_gives_the_colab_versions_ci_tests():
+    """The README's table of tested versions shows the pins of .ci/colab-constraints.txt, and
+    requirements.txt admits every one of them (Colab's own packages must never be replaced)."""
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).resolve().parent.parent
+    pins = dict(line.split("==") for line in (root / ".ci" / "colab-constraints.txt").read_text()
+                .splitlines() if "==" in line and not line.startswith("#"))
+    readme = (root / "README.md").read_text()
+    rows = {cells[0]: cells[-1] for line in readme.splitlines() if line.startswith("| ")
+            and (cells := [c.strip() for c in line.strip("|").split("|")])}
+    for label, names in {"TensorFlow, Keras": ["tensorflow", "keras"],
+                         "NumPy, matplotlib": ["numpy", "matplotlib"],
+                         "ipywidgets, ipykernel, IPython": ["ipywidgets", "ipykernel", "ipython"]}.items():
+        assert rows[label] == ", ".join(pins[n] for n in names), label
+    for line in (root / "requirements.txt").read_text().splitlines():
+        if line and not line.startswith(("#", "-")):
+            req = Requirement(line)
+            if req.name in pins:
+                assert req.specifier.contains(pins[req.name]), (line, pins[req.name])

@@ -107,3 +107,23 @@ def test_write_json_writes_strict_json_in_one_step(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["out.json"]
     paths.write_json(path, [1])
     assert json.loads(path.read_text()) == [1]
+
+
+def test_colab_without_a_gpu_says_so_with_the_expected_cpu_time_and_carries_on(monkeypatch,
+                                                                                capsys):
+    import json
+    import sys
+    import types
+
+    from gencomp_utils import course
+
+    times = json.loads((paths.REPO_ROOT / "gencomp_utils" / "run_times.json").read_text())
+    gu.start("03_mnist_experiment", "classroom", tensorflow=True)
+    assert "no GPU" not in capsys.readouterr().out  # not on Colab: nothing to say
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    session = gu.start("03_mnist_experiment", "classroom", tensorflow=True)
+    out = capsys.readouterr().out
+    expected = times["notebooks"]["03"]["classroom"]
+    assert f"This Colab runtime has no GPU: expect about {expected} on a 2-core CPU" in out
+    assert "Runtime > Change runtime type" in out and session.preset.name == "classroom"
+    assert "expect about" not in course.colab_without_gpu("03_mnist_experiment", "classroom-40steps")

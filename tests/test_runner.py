@@ -51,6 +51,29 @@ def test_run_reports_ok_failed_and_skipped(course, tmp_path):
     assert "[1/5] 00_ok: ok" in text and "FAILED  01_fails" in text and "SKIPPED 02_faces" in text
     summary = json.loads((run_dir / "summary.json").read_text())
     assert len(summary["results"]) == 5 and (run_dir / "summary.md").exists()
+    index = (run_dir / "index.html").read_text()
+    assert "3 ok, 1 failed, 1 skipped" in index and "Kaggle" in index
+    for name in ("00_ok", "01_fails", "03_experiment"):  # every executed copy, rendered, linked
+        assert f'href="seed0/{name}.html"' in index and (run_dir / "seed0" / f"{name}.html").is_file()
+    assert "seed1/03_experiment.html" in index and "02_faces.html" not in index
+
+
+def test_the_console_shows_the_notebook_and_the_section_it_is_in(tmp_path, data_dir, capfd):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "00_sections.ipynb", "import time")
+    nb = nbformat.read(str(folder / "00_sections.ipynb"), as_version=4)
+    for heading, wait in (("## 1 · Warm up", 1.5), ("## 2 · Cool down", 1.5)):
+        nb.cells += [nbformat.v4.new_markdown_cell(heading + "\n\nText."),
+                     nbformat.v4.new_code_cell(f"time.sleep({wait})")]
+    nbformat.write(nb, str(folder / "00_sections.ipynb"))
+    runner.run("smoke", out_root=tmp_path / "runs", folder=folder)
+    err = capfd.readouterr().err
+    for section in ("1 · Warm up", "2 · Cool down"):
+        assert f"[1/1] 00_sections:" in err and section in err, err[-2000:]
+    assert runner.sections(folder / "00_sections.ipynb") == dict(zip(
+        [c.id for c in nb.cells if c.cell_type == "code"],
+        ["start", "start", "1 · Warm up", "2 · Cool down"]))
 
 
 def test_select_and_bad_arguments(course, tmp_path):

@@ -225,6 +225,25 @@ def test_train_records_epochs_grids_and_json_then_loads(tmp_path):
     assert other.key != run.key and other.how == "trained"
 
 
+def test_a_checkpoint_that_cannot_be_read_is_passed_over(tmp_path, capsys):
+    """The newest checkpoint cut short (a disconnect while writing to Drive): the run resumes
+    from the one before, untouched by the damaged file, and says so."""
+    data = training.ArrayData(*tiny_data())
+    kw = dict(name="vae", batch_size=16, seed=0, preset="test", device=CPU, progress=False)
+    whole = training.train(tiny_vae(), data, 12, out_dir=tmp_path / "a", **kw)
+    first = training.train(tiny_vae(), data, 8, out_dir=tmp_path / "b",
+                           **{**kw, "preset": "cut"})
+    (newest,) = first.run_dir.glob("ckpt-8.data-*")
+    newest.write_bytes(newest.read_bytes()[:100])
+    capsys.readouterr()
+    resumed = training.train(tiny_vae(), data, 12, out_dir=tmp_path / "b", **{**kw, "preset": "cut"})
+    assert "cannot be read" in capsys.readouterr().out
+    assert resumed.how == "resumed" and resumed.history["resumes"][-1]["step"] == 4
+    z = whole.model.latent(4, seed=0)
+    np.testing.assert_allclose(resumed.model.sample(z=z, labels=[0, 1, 2, 3]),
+                               whole.model.sample(z=z, labels=[0, 1, 2, 3]), atol=1e-5)
+
+
 def test_same_seed_gives_the_same_result(tmp_path):
     data = training.ArrayData(*tiny_data())
     runs = [training.train(tiny_gan(), data, 6, name="gan", batch_size=16, seed=3,
