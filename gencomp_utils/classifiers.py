@@ -260,13 +260,15 @@ def get_classifier(dataset: str = "mnist", train_split: str | None = None,
     path, record_path = folder / f"{stem}.keras", folder / f"{stem}.json"
     cached = path.is_file() and record_path.is_file() and not retrain
     if cached:
-        record = json.loads(record_path.read_text())
+        record = {}
         try:
+            record = json.loads(record_path.read_text())
             model = keras.saving.load_model(path)
         except Exception as e:  # another Keras's file, or one cut short: train it again
+            reason = (str(e).strip().splitlines() or [""])[0][:160]
             print(f"Classifier: the cached {path.name} cannot be loaded (written by Keras "
                   f"{record.get('keras', 'unknown')}, this is Keras {keras.__version__}; "
-                  f"{type(e).__name__}), so it is trained again.")
+                  f"{type(e).__name__}: {reason}), so it is trained again.")
         else:
             if verbose:
                 print(f"Classifier: found a trained {dataset} classifier in {path}: loaded it "

@@ -23,6 +23,7 @@ import hashlib
 import os
 import pickle
 import re
+import shutil
 import struct
 import tarfile
 import zipfile
@@ -303,11 +304,16 @@ def _extract_cifar_archive(archive: Path) -> Path:
     if digest != CIFAR10_MD5:
         raise DataError(f"{archive} is not the official CIFAR-10 archive (md5 {digest}, expected "
                         f"{CIFAR10_MD5}); it may be truncated. Replace it with a fresh download.")
+    part = dest / f"unpacking{os.getpid()}"  # renamed into place once whole
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            tar.extractall(dest, filter="data")
+            tar.extractall(part, filter="data")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(part / "cifar-10-batches-py", folder)
     except (tarfile.TarError, OSError, EOFError) as e:
         raise DataError(f"Cannot unpack {archive}: {e}.") from None
+    finally:
+        shutil.rmtree(part, ignore_errors=True)
     return folder
 
 
@@ -328,7 +334,13 @@ def _find_cifar10(base: str, download: bool):
                     return _check_pair(z["x"], z["y"], str(npz), (32, 32, 3)) + (str(npz),)
     cached = paths.cache_dir("cifar10", create=False) / "cifar-10-batches-py"
     if cached.is_dir():
-        found = _cifar_from_batches(cached, base)
+        try:
+            found = _cifar_from_batches(cached, base)
+        except DataError as e:  # the unpacked copy is damaged: unpack the archive again
+            print(f"The unpacked CIFAR-10 copy in the cache cannot be read ({e}); unpacking "
+                  "it again.")
+            shutil.rmtree(cached)
+            found = None
         if found:
             return found
     for d in dirs:
@@ -613,7 +625,7 @@ def _whole(path: Path, shape: tuple) -> bool:
         why = None if (head.shape, head.dtype) == (shape, np.uint8) else \
             f"it holds {head.dtype} of shape {head.shape}, not uint8 of {shape}"
         del head
-    except (OSError, ValueError) as e:
+    except Exception as e:  # cut short: ValueError; empty: EOFError
         why = f"{type(e).__name__}: {e}"
     if why:
         print(f"The decoded-image cache {path} cannot be used ({why}); decoding the images again.")

@@ -421,8 +421,8 @@ def write_index(run_dir, results: list[dict]) -> Path:
     """
     from html import escape
 
-    import mistune
     from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
     run_dir, exporter = Path(run_dir), HTMLExporter()
     rows = []
@@ -431,7 +431,11 @@ def write_index(run_dir, results: list[dict]) -> Path:
         executed = Path(r["executed"]) if r.get("executed") else None
         if executed is not None and executed.is_file():
             page = executed.with_suffix(".html")
-            page.write_text(exporter.from_filename(str(executed))[0], encoding="utf-8")
+            try:
+                page.write_text(exporter.from_filename(str(executed))[0], encoding="utf-8")
+            except Exception as e:  # the notebook itself still links
+                print(f"{executed.name} could not be rendered to HTML ({type(e).__name__}: {e})")
+                page = executed
             name = f'<a href="{escape(page.relative_to(run_dir).as_posix())}">{name}</a>'
         rows.append(f'<tr><td>{name}</td><td>{r["seed"]}</td><td class="{r["status"]}">'
                     f'{r["status"]}</td><td>{r["seconds"]:.0f}</td>'
@@ -439,7 +443,7 @@ def write_index(run_dir, results: list[dict]) -> Path:
     counts = ", ".join(f"{sum(r['status'] == s for r in results)} {s}"
                        for s in ("ok", "failed", "skipped"))
     report = run_dir / "report.md"
-    body = (mistune.create_markdown(plugins=["table"])(report.read_text()) if report.is_file()
+    body = (markdown2html_mistune(report.read_text()) if report.is_file()
             else "<p>No experiment notebook wrote measurements in this run.</p>")
     path = run_dir / "index.html"
     path.write_text(_PAGE.format(title=f"gencomp: run {escape(run_dir.name)}",

@@ -90,7 +90,9 @@ def relink(url: str, root: Path = paths.REPO_ROOT) -> list[Path]:
     for f in [root / "pyproject.toml", root / "README.md", *sorted(root.glob("notebooks/*.ipynb"))]:
         text = f.read_text(encoding="utf-8")
         for host in ("https://github.com/", "colab.research.google.com/github/"):
-            text = text.replace(host + old, host + new.group(1))
+            # the whole address only: not gencomp/gencomp-data, but gencomp/gencomp.git
+            text = re.sub(re.escape(host + old) + r"(?![\w-])(?!\.(?!git\b)\w)",
+                          host + new.group(1), text)
         if text != f.read_text(encoding="utf-8"):
             f.write_text(text, encoding="utf-8")
             changed.append(f)
@@ -104,9 +106,10 @@ def sections(path: Path) -> dict:
     heading, out = "start", {}
     for cell in cells:
         text = "".join(cell["source"])
-        if cell["cell_type"] == "markdown" and text.startswith("## "):
-            heading = text.splitlines()[0][3:].strip()
-        elif cell["cell_type"] == "code" and "id" in cell:
+        if cell["cell_type"] == "markdown":
+            heading = ([ln.lstrip("#").strip() for ln in text.splitlines()
+                        if re.match(r"#{2,3} ", ln)] or [heading])[-1]
+        elif "id" in cell:
             out[cell["id"]] = heading
     return out
 
@@ -140,7 +143,7 @@ def execute(path: Path, out_path: Path, preset: str, seed: int = 0,
         if cell.get("id") in where:
             bar.set_postfix_str(where[cell["id"]])
 
-    def finished(cell, cell_index):
+    def finished(cell, cell_index, execute_reply=None):
         if cell.get("id") in where:
             bar.update()
 
@@ -150,7 +153,7 @@ def execute(path: Path, out_path: Path, preset: str, seed: int = 0,
                                 parameters={"preset": preset, "seed": seed},
                                 kernel_name="python3", progress_bar=False, cwd=str(path.parent),
                                 execution_timeout=timeout, on_cell_start=started,
-                                on_cell_complete=finished,
+                                on_cell_executed=finished,
                                 # the kernel's own start-up notices (ipykernel 7: "running over
                                 # TCP without encryption") are not the notebook's output
                                 extra_arguments=["--IPKernelApp.log_level=ERROR"],

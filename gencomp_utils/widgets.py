@@ -33,8 +33,8 @@ class Shown:
     """Something with a ``widget`` and a ``snapshot()`` (PNG bytes of what it shows now).
 
     ``display(obj)`` puts both in one output: front ends with a widget manager (JupyterLab,
-    Colab) show the live widget; the others (an HTML export, GitHub, VS Code without the widget
-    extension) show the picture of the starting state, so the lesson still reads there.
+    Colab) show the live widget; the others (an HTML export, GitHub's notebook view) show the
+    picture of the starting state, so the lesson still reads there.
     """
 
     def _repr_mimebundle_(self, include=None, exclude=None):

@@ -157,12 +157,21 @@ def test_cifar_archive_must_be_the_official_one(data_dir):
         gu.load_dataset("cifar10", "test")
 
 
-def test_cifar_archive_unpacked_into_cache_when_checksum_matches(data_dir, monkeypatch):
+def test_cifar_archive_unpacked_into_cache_when_checksum_matches(data_dir, monkeypatch,
+                                                                capsys):
     archive = fakedata.write_cifar_targz(data_dir / "cifar10" / "cifar-10-python.tar.gz", per_batch=6)
     monkeypatch.setattr(data, "CIFAR10_MD5", data._md5(archive))
     x, _ = gu.load_numpy("cifar10", "train")
     assert x.shape == (30, 32, 32, 3)
-    assert (gu.cache_dir("cifar10") / "cifar-10-batches-py" / "test_batch").is_file()
+    unpacked = gu.cache_dir("cifar10") / "cifar-10-batches-py"
+    assert (unpacked / "test_batch").is_file()
+    assert [p.name for p in gu.cache_dir("cifar10").iterdir()] == ["cifar-10-batches-py"]
+    # The unpacked copy cut short (a disconnect): unpacked again from the archive, said.
+    batch = unpacked / "data_batch_3"
+    batch.write_bytes(batch.read_bytes()[:500])
+    again, _ = gu.load_numpy("cifar10", "train")
+    assert "unpacking it again" in capsys.readouterr().out
+    np.testing.assert_array_equal(again, x)
 
 
 def test_damaged_cifar_batch_is_named(data_dir):

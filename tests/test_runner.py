@@ -67,13 +67,22 @@ def test_the_console_shows_the_notebook_and_the_section_it_is_in(tmp_path, data_
         nb.cells += [nbformat.v4.new_markdown_cell(heading + "\n\nText."),
                      nbformat.v4.new_code_cell(f"time.sleep({wait})")]
     nbformat.write(nb, str(folder / "00_sections.ipynb"))
-    runner.run("smoke", out_root=tmp_path / "runs", folder=folder)
+    run_dir, _ = runner.run("smoke", out_root=tmp_path / "runs", folder=folder)
     err = capfd.readouterr().err
     for section in ("1 · Warm up", "2 · Cool down"):
         assert f"[1/1] 00_sections:" in err and section in err, err[-2000:]
     assert runner.sections(folder / "00_sections.ipynb") == dict(zip(
         [c.id for c in nb.cells if c.cell_type == "code"],
         ["start", "start", "1 · Warm up", "2 · Cool down"]))
+
+    # The run profiles itself from papermill's stamps (benchmarks/profile.py).
+    from benchmarks.profile import profile_run, table
+
+    (row,) = profile_run(run_dir)
+    assert 1.5 <= row["sections"]["1 · Warm up"] < 3 and 1.5 <= row["sections"]["2 · Cool down"] < 3
+    assert set(list(row["sections"])[:2]) == {"1 · Warm up", "2 · Cool down"}  # largest first
+    assert row["start_up"] > 0 and row["seconds"] >= 3
+    assert "`time.sleep(1.5)`" in table([row])
 
 
 def test_select_and_bad_arguments(course, tmp_path):
@@ -122,3 +131,4 @@ def test_the_main_jobs_console_shows_no_tensorflow_log(tmp_path, data_dir, capfd
     assert "trained" in json.dumps(executed)
     assert not log_lines(executed)
     assert not [ln for ln in (console.out + console.err).splitlines() if is_log_line(ln)]
+
