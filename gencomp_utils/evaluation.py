@@ -7,6 +7,7 @@ The measures themselves live in :mod:`gencomp_utils.metrics`; the ``metrics.json
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -201,6 +202,7 @@ def experiment_metrics(dataset: str, session, splits, runs: dict, classifier, x_
               "evidence": not preset.name.startswith("smoke"),
               "splits": {"train": splits.train, "eval": splits.eval, "note": splits.note},
               "num_eval_images": n, "threshold": {"metric": thr_metric, "value": thr_value},
+              "judge": {"file": Path(classifier.path).name, "accuracy": float(classifier.accuracy)},
               "models": out}
     write_metrics(session.out_dir / "metrics.json", result)
     return result

@@ -14,6 +14,7 @@ The ``metrics.json`` schema (version 1)::
       "splits": {"train": "test[:8000]", "eval": "test[8000:]", "note": "..."},
       "num_eval_images": 2000,       # generated and real images compared
       "threshold": {"metric": "conditional_accuracy", "value": 0.8},   # fixed before the run
+      "judge": {"file": "mnist-1a2b3c.keras", "accuracy": 0.99},  # the domain classifier used
       "models": {
         "vae": {<model measurements>},
         "gan": {<model measurements>}
@@ -173,13 +174,23 @@ def summary(runs: list[dict]) -> dict:
     return table
 
 
+def judges(ms: list[dict]) -> dict:
+    """``{judge file: held-out accuracy}`` of the domain classifiers behind some runs' measures
+    (one, unless the runs came from different settings: then their features differ)."""
+    return {m["judge"]["file"]: m["judge"]["accuracy"] for m in ms if m.get("judge")}
+
+
 def metrics_table_markdown(runs: list[dict], dataset: str) -> str:
     """A Markdown table of every measure for the VAE and the GAN of one data set."""
     ms = group(runs)[dataset]
     s = summary(runs)[dataset]
     seeds = sorted({m["seed"] for m in ms})
+    j = judges(ms)
+    judged = ("" if not j else f" Judged by {next(iter(j))} (held-out accuracy "
+              f"{next(iter(j.values())):.3f})." if len(j) == 1 else
+              f" Judged by {len(j)} different classifiers: the seeds' measures do not compare.")
     head = (f"{dataset}: preset {ms[0]['preset']}, {len(seeds)} seed(s) {seeds}; "
-            f"{ms[0]['splits'].get('note', '')}")
+            f"{ms[0]['splits'].get('note', '')}{judged}")
     lines = [head, "", "| measure | conditional VAE | AC-GAN | better |", "|---|---|---|---|"]
     for key, label, lower in TABLE_ROWS:
         lines.append(f"| {label} | {s['vae'][key]} | {s['gan'][key]} | "
@@ -224,6 +235,9 @@ def _evidence(ms: list[dict]):
     """``(evidence, verdict to give instead)`` for the runs behind one comparison."""
     if not all(m["evidence"] for m in ms):
         return False, "not evidence"
+    for dataset in {m["dataset"] for m in ms}:
+        if len(judges([m for m in ms if m["dataset"] == dataset])) > 1:
+            return False, f"inconclusive ({dataset}: the seeds were judged by different classifiers)"
     seeds = len({(m["dataset"], m["seed"]) for m in ms}) // max(1, len({m["dataset"] for m in ms}))
     if seeds < MIN_SEEDS:
         return False, f"inconclusive ({seeds} seed{'s' if seeds != 1 else ''}; {MIN_SEEDS} needed)"

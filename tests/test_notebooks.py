@@ -192,6 +192,14 @@ def test_notebook_follows_the_template(path):
             assert nxt.startswith("this is the last notebook")
 
 
+def test_every_seed_of_an_experiment_meets_the_same_judge():
+    """The judge's calls in the experiment notebooks leave its seed at classifiers.JUDGE_SEED."""
+    calls = [c for p in NOTEBOOKS if runner.notebook_meta(p).get("per_seed")
+             for c in (''.join(cell["source"]) for cell in _load(p)["cells"])
+             if re.search(r"classifiers\.(digit_classifier|get_classifier)\(", c)]
+    assert len(calls) == 3 and not [c for c in calls if re.search(r"\bseed\s*=", c)]
+
+
 def test_the_readme_gives_the_notebooks_run_times():
     """The README's table of notebooks shows the same run times as the notebooks' headers."""
     readme = (paths.REPO_ROOT / "README.md").read_text()
@@ -229,6 +237,10 @@ def test_notebook_runs_under_papermill(path, main_job):
         pytest.fail(f"{path.name}: {result.status}: {result.message}")
     nb = _load(Path(result.executed))
     assert not log_lines(nb), "TensorFlow's log reached the notebook"
+    if runner.notebook_meta(path).get("per_seed"):  # measured by the cached, shared judge
+        judge = json.loads((Path(result.executed).parent / path.stem / "metrics.json")
+                           .read_text())["judge"]
+        assert (paths.cache_dir("classifiers") / judge["file"]).is_file(), judge
     if path.name.startswith("00"):  # the kernel ran this environment's versions
         import keras
         import tensorflow as tf

@@ -45,6 +45,20 @@ def test_fewer_than_three_seeds_give_no_verdict():
     assert _verdict(runs, 2)["verdict"] == "inconclusive (2 seeds; 3 needed)"
 
 
+def test_seeds_judged_by_different_classifiers_give_no_verdict():
+    """FD, KID, precision and recall live in the judge's feature space: seeds measured by
+    different judges do not compare, however clear the numbers look."""
+    runs = [dict(_run(seed=s, vae={"sharpness_ratio": 0.1}, gan={"sharpness_ratio": 0.9}),
+                 judge={"file": "mnist-aaa.keras", "accuracy": 0.99}) for s in range(3)]
+    assert _verdict(runs, 2)["verdict"] == "holds"
+    assert "Judged by mnist-aaa.keras (held-out accuracy 0.990)" in \
+        report.metrics_table_markdown(runs, "mnist")
+    runs[1]["judge"] = {"file": "mnist-bbb.keras", "accuracy": 0.98}
+    assert _verdict(runs, 2)["verdict"] == ("inconclusive (mnist: the seeds were judged by "
+                                            "different classifiers)")
+    assert "2 different classifiers" in report.metrics_table_markdown(runs, "mnist")
+
+
 def test_smoke_runs_are_not_evidence():
     runs = [_run(preset="smoke", vae={"sharpness_ratio": 0.1}, gan={"sharpness_ratio": 0.9})]
     assert _verdict(runs, 2)["verdict"] == "not evidence"
