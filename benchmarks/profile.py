@@ -4,12 +4,15 @@
 a run of ``python -m gencomp_utils run`` and prints, for each, the kernel's start-up (from the
 notebook's start to its first cell), then the seconds of each section (its ``## `` heading; cells
 before the first heading count as "start"), largest first, and under each section its cells of
-a second or more (by their first line: training, the judge, the likelihood bound, figures).
+a second or more (by their first line and the names they set: a model's training, the judge, the
+likelihood bound, figures); and, from each training's ``history.json``, its seconds of training
+and of evaluations during training.
 Papermill stamps each cell with its duration, so a run profiles itself: nothing is re-run.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +23,19 @@ from gencomp_utils.runner import sections
 
 def _time(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def _label(source: str) -> str:
+    """A cell by its first line of code and the names it sets (``vae_run``: the VAE's training)."""
+    lines = [ln for ln in source.splitlines() if ln.strip() and not ln.startswith(("#", "%"))]
+    try:
+        names = [t.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
+                 for t in node.targets if isinstance(t, ast.Name)]
+    except SyntaxError:  # IPython syntax (%pip, !cmd)
+        names = []
+    first = (lines or [""])[0]
+    first = first if len(first) <= 60 else first[:57] + "..."
+    return first + (f" (sets {', '.join(dict.fromkeys(names))})" if names else "")
 
 
 def profile(executed: Path) -> dict:
@@ -37,20 +53,30 @@ def profile(executed: Path) -> dict:
         first = first or pm["start_time"]
         heading = where.get(cell.get("id"), "parameters (injected)")
         spent[heading] = spent.get(heading, 0.0) + float(pm["duration"])
-        lines = [ln for ln in "".join(cell["source"]).splitlines() if ln and not ln.startswith("#")]
-        cells.append([heading, (lines or [""])[0][:70], float(pm["duration"])])
+        cells.append([heading, _label("".join(cell["source"])), float(pm["duration"])])
     meta = nb["metadata"]["papermill"]
     start_up = (_time(first) - _time(meta["start_time"])).total_seconds() if first else None
+    runs = {}  # the engine's own records of each training in the notebook's output folder
+    for h in sorted((Path(executed).parent / Path(executed).stem).glob("*/history.json")):
+        rec = json.loads(h.read_text())
+        evals = sum(e.get("eval_seconds", 0.0) for e in rec["epochs"])
+        runs[h.parent.name] = {"steps": rec["step"], "train": rec["train_seconds"],
+                               "evaluations": evals, "wall": rec["wall_seconds"]}
     return {"notebook": Path(executed).stem, "seconds": meta.get("duration"),
             "start_up": start_up, "sections": dict(sorted(spent.items(), key=lambda kv: -kv[1])),
-            "cells": cells}
+            "cells": cells, "trainings": runs}
 
 
 def profile_run(run_dir: Path) -> list[dict]:
-    """:func:`profile` of every executed notebook of a run, in the order they ran."""
-    summary = json.loads((Path(run_dir) / "summary.json").read_text())
+    """:func:`profile` of every executed notebook of a run, in the order they ran (a run still
+    going, or stopped, has no summary yet: then its notebooks so far, by name)."""
+    summary = Path(run_dir) / "summary.json"
+    if not summary.is_file():
+        return [dict(profile(nb), seed=int(nb.parent.name[4:]), status="unfinished run")
+                for nb in sorted(Path(run_dir).glob("seed*/*.ipynb"))]
     return [dict(profile(Path(r["executed"])), seed=r["seed"], status=r["status"])
-            for r in summary["results"] if r.get("executed") and Path(r["executed"]).is_file()]
+            for r in json.loads(summary.read_text())["results"]
+            if r.get("executed") and Path(r["executed"]).is_file()]
 
 
 def table(rows: list[dict]) -> str:
@@ -59,6 +85,10 @@ def table(rows: list[dict]) -> str:
         lines.append(f"| {r['notebook']} | {r['seed']} | **whole notebook** | "
                      f"{r['seconds'] or 0:.0f} |")
         lines.append(f"| | | kernel start-up | {r['start_up'] or 0:.1f} |")
+        lines += [f"| | | training `{k}` ({t['steps']} steps): {t['train']:.1f} s training, "
+                  f"{t['evaluations']:.1f} s evaluations, {t['wall'] - t['train'] - t['evaluations']:.1f} "
+                  f"s checkpoints and set-up | {t['wall']:.1f} |"
+                  for k, t in r.get("trainings", {}).items()]
         for name, s in r["sections"].items():
             lines.append(f"| | | {name} | {s:.1f} |")
             lines += [f"| | | &nbsp;&nbsp;`{code}` | {t:.1f} |" for heading, code, t in r["cells"]

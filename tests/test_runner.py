@@ -83,6 +83,8 @@ def test_the_console_shows_the_notebook_and_the_section_it_is_in(tmp_path, data_
     assert set(list(row["sections"])[:2]) == {"1 · Warm up", "2 · Cool down"}  # largest first
     assert row["start_up"] > 0 and row["seconds"] >= 3
     assert "`time.sleep(1.5)`" in table([row])
+    (run_dir / "summary.json").unlink()  # a run still going, or stopped: its notebooks so far
+    assert [r["sections"] for r in profile_run(run_dir)] == [row["sections"]]
 
 
 def test_select_and_bad_arguments(course, tmp_path):
