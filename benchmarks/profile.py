@@ -27,11 +27,12 @@ def _time(stamp: str) -> datetime:
 
 def _label(source: str) -> str:
     """A cell by its first line of code and the names it sets (``vae_run``: the VAE's training)."""
-    lines = [ln for ln in source.splitlines() if ln.strip() and not ln.startswith(("#", "%"))]
+    code = "\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!")))
+    lines = [ln for ln in code.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     try:
-        names = [t.id for node in ast.parse(source).body if isinstance(node, ast.Assign)
-                 for t in node.targets if isinstance(t, ast.Name)]
-    except SyntaxError:  # IPython syntax (%pip, !cmd)
+        names = [n.id for node in ast.parse(code).body if isinstance(node, ast.Assign)
+                 for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    except SyntaxError:
         names = []
     first = (lines or [""])[0]
     first = first if len(first) <= 60 else first[:57] + "..."
@@ -54,14 +55,17 @@ def profile(executed: Path) -> dict:
         heading = where.get(cell.get("id"), "parameters (injected)")
         spent[heading] = spent.get(heading, 0.0) + float(pm["duration"])
         cells.append([heading, _label("".join(cell["source"])), float(pm["duration"])])
-    meta = nb["metadata"]["papermill"]
-    start_up = (_time(first) - _time(meta["start_time"])).total_seconds() if first else None
+    meta = nb["metadata"].get("papermill", {})
+    start_up = ((_time(first) - _time(meta["start_time"])).total_seconds()
+                if first and meta.get("start_time") else None)
     runs = {}  # the engine's own records of each training in the notebook's output folder
     for h in sorted((Path(executed).parent / Path(executed).stem).glob("*/history.json")):
         rec = json.loads(h.read_text())
         evals = sum(e.get("eval_seconds", 0.0) for e in rec["epochs"])
         runs[h.parent.name] = {"steps": rec["step"], "train": rec["train_seconds"],
-                               "evaluations": evals, "wall": rec["wall_seconds"]}
+                               "evaluations": evals, "wall": rec["wall_seconds"],
+                               # loaded from the cache: its seconds are those of an earlier run
+                               "loaded": rec["wall_seconds"] > (meta.get("duration") or 0)}
     return {"notebook": Path(executed).stem, "seconds": meta.get("duration"),
             "start_up": start_up, "sections": dict(sorted(spent.items(), key=lambda kv: -kv[1])),
             "cells": cells, "trainings": runs}
@@ -82,13 +86,14 @@ def profile_run(run_dir: Path) -> list[dict]:
 def table(rows: list[dict]) -> str:
     lines = ["| notebook | seed | part | seconds |", "|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['notebook']} | {r['seed']} | **whole notebook** | "
+        status = "" if r.get("status") == "ok" else f" ({r.get('status')})"
+        lines.append(f"| {r['notebook']} | {r['seed']} | **whole notebook**{status} | "
                      f"{r['seconds'] or 0:.0f} |")
         lines.append(f"| | | kernel start-up | {r['start_up'] or 0:.1f} |")
         lines += [f"| | | training `{k}` ({t['steps']} steps): {t['train']:.1f} s training, "
                   f"{t['evaluations']:.1f} s evaluations, {t['wall'] - t['train'] - t['evaluations']:.1f} "
-                  f"s checkpoints and set-up | {t['wall']:.1f} |"
-                  for k, t in r.get("trainings", {}).items()]
+                  f"s checkpoints and set-up{' (loaded: its first run)' if t['loaded'] else ''} | "
+                  f"{t['wall']:.1f} |" for k, t in r.get("trainings", {}).items()]
         for name, s in r["sections"].items():
             lines.append(f"| | | {name} | {s:.1f} |")
             lines += [f"| | | &nbsp;&nbsp;`{code}` | {t:.1f} |" for heading, code, t in r["cells"]

@@ -6,6 +6,7 @@ The measures themselves live in :mod:`gencomp_utils.metrics`; the ``metrics.json
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -202,7 +203,8 @@ def experiment_metrics(dataset: str, session, splits, runs: dict, classifier, x_
               "evidence": not preset.name.startswith("smoke"),
               "splits": {"train": splits.train, "eval": splits.eval, "note": splits.note},
               "num_eval_images": n, "threshold": {"metric": thr_metric, "value": thr_value},
-              "judge": {"file": Path(classifier.path).name, "accuracy": float(classifier.accuracy)},
+              "judge": {"file": Path(classifier.path).name, "accuracy": float(classifier.accuracy),
+                        "sha1": hashlib.sha1(Path(classifier.path).read_bytes()).hexdigest()[:12]},
               "models": out}
     write_metrics(session.out_dir / "metrics.json", result)
     return result

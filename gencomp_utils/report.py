@@ -14,7 +14,7 @@ The ``metrics.json`` schema (version 1)::
       "splits": {"train": "test[:8000]", "eval": "test[8000:]", "note": "..."},
       "num_eval_images": 2000,       # generated and real images compared
       "threshold": {"metric": "conditional_accuracy", "value": 0.8},   # fixed before the run
-      "judge": {"file": "mnist-1a2b3c.keras", "accuracy": 0.99},  # the domain classifier used
+      "judge": {"file": "mnist-1a2b3c.keras", "sha1": "9f86d081884c", "accuracy": 0.99},
       "models": {
         "vae": {<model measurements>},
         "gan": {<model measurements>}
@@ -175,9 +175,16 @@ def summary(runs: list[dict]) -> dict:
 
 
 def judges(ms: list[dict]) -> dict:
-    """``{judge file: held-out accuracy}`` of the domain classifiers behind some runs' measures
-    (one, unless the runs came from different settings: then their features differ)."""
-    return {m["judge"]["file"]: m["judge"]["accuracy"] for m in ms if m.get("judge")}
+    """``{judge: held-out accuracy}`` of the domain classifiers behind some runs' measures, a judge
+    known by its file and a digest of its weights. One, unless the runs came from different
+    settings or weights: then their features differ. A run that names no judge (written before
+    ``metrics.json`` named it, when each seed trained its own) counts as a judge of its own."""
+    out = {}
+    for m in ms:
+        j = m.get("judge")
+        out[f"{j['file']} ({j.get('sha1', 'no digest')})" if j else
+            f"unnamed (seed {m['seed']})"] = j["accuracy"] if j else None
+    return out
 
 
 def metrics_table_markdown(runs: list[dict], dataset: str) -> str:
@@ -185,10 +192,12 @@ def metrics_table_markdown(runs: list[dict], dataset: str) -> str:
     ms = group(runs)[dataset]
     s = summary(runs)[dataset]
     seeds = sorted({m["seed"] for m in ms})
-    j = judges(ms)
-    judged = ("" if not j else f" Judged by {next(iter(j))} (held-out accuracy "
-              f"{next(iter(j.values())):.3f})." if len(j) == 1 else
-              f" Judged by {len(j)} different classifiers: the seeds' measures do not compare.")
+    j, judged = judges(ms), ""
+    if len(j) > 1:
+        judged = f" Judged by {len(j)} different classifiers: the seeds' measures do not compare."
+    elif None not in j.values():
+        name, acc = next(iter(j.items()))
+        judged = f" Judged by {name.split(' (')[0]} (held-out accuracy {acc:.3f})."
     head = (f"{dataset}: preset {ms[0]['preset']}, {len(seeds)} seed(s) {seeds}; "
             f"{ms[0]['splits'].get('note', '')}{judged}")
     lines = [head, "", "| measure | conditional VAE | AC-GAN | better |", "|---|---|---|---|"]
@@ -228,14 +237,16 @@ CLAIMS = [
           "conditional accuracy of each model's samples above 0.9 by the digit classifier"),
 ]
 REALISTIC_ACCURACY = 0.9
+JUDGE_FREE = {"sharpness_ratio"}  # measured on the pixels: the same whoever the judge
 MIN_SEEDS = 3  # a verdict needs the spread across at least this many seeds
 
 
-def _evidence(ms: list[dict]):
-    """``(evidence, verdict to give instead)`` for the runs behind one comparison."""
+def _evidence(ms: list[dict], judged: bool = True):
+    """``(evidence, verdict to give instead)`` for the runs behind one comparison; ``judged``:
+    the measure comes from the judge (its features or its predictions)."""
     if not all(m["evidence"] for m in ms):
         return False, "not evidence"
-    for dataset in {m["dataset"] for m in ms}:
+    for dataset in {m["dataset"] for m in ms} if judged else ():
         if len(judges([m for m in ms if m["dataset"] == dataset])) > 1:
             return False, f"inconclusive ({dataset}: the seeds were judged by different classifiers)"
     seeds = len({(m["dataset"], m["seed"]) for m in ms}) // max(1, len({m["dataset"] for m in ms}))
@@ -244,8 +255,8 @@ def _evidence(ms: list[dict]):
     return True, ""
 
 
-def _judge(a, b, higher_supports, ms):
-    ok, instead = _evidence(ms)
+def _judge(a, b, higher_supports, ms, judged=True):
+    ok, instead = _evidence(ms, judged)
     return verdict(a.mean, a.spread, b.mean, b.spread, higher_supports) if ok else instead
 
 
@@ -258,7 +269,7 @@ def _verdict_pair(runs, dataset, key, claim_model, higher_supports, missing_as=N
     b = stat([m["models"][other].get(key) for m in ms], missing_as)
     if a.mean is None or b.mean is None:
         return "not measured", ""
-    v = _judge(a, b, higher_supports, ms)
+    v = _judge(a, b, higher_supports, ms, judged=key not in JUDGE_FREE)
     return v, f"{dataset}: {claim_model.upper()} {a} vs {other.upper()} {b}"
 
 
@@ -316,7 +327,7 @@ def _blur_vs_diversity(runs):
     b = stat([m["models"]["vae"]["sharpness_ratio"] for m in g["cifar10"]])
     if a.mean is None or b.mean is None:
         return "not measured", ""
-    return (_judge(a, b, True, g["mnist"] + g["cifar10"]),
+    return (_judge(a, b, True, g["mnist"] + g["cifar10"], judged=False),
             f"VAE sharpness ratio: mnist {a} vs cifar10 {b}")
 
 

@@ -100,16 +100,18 @@ def relink(url: str, root: Path = paths.REPO_ROOT) -> list[Path]:
 
 
 def sections(path: Path) -> dict:
-    """``{cell id: the heading of the section it is in}`` for a notebook's code cells."""
+    """``{cell id: the heading (``##`` or ``###``) of the section it is in}`` for a notebook's
+    code cells that run (not empty ones)."""
     with open(path) as f:
         cells = json.load(f)["cells"]
     heading, out = "start", {}
     for cell in cells:
         text = "".join(cell["source"])
         if cell["cell_type"] == "markdown":
+            text = re.sub(r"```.*?(```|$)", "", text, flags=re.S)  # not a "##" line of code
             heading = ([ln.lstrip("#").strip() for ln in text.splitlines()
                         if re.match(r"#{2,3} ", ln)] or [heading])[-1]
-        elif "id" in cell:
+        elif cell["cell_type"] == "code" and text.strip() and "id" in cell:  # cells that run
             out[cell["id"]] = heading
     return out
 

@@ -489,7 +489,7 @@ class _Engine:
             while self.step < self.steps:
                 epoch, start = self.step // spe, self.step
                 end = min((epoch + 1) * spe, self.steps)
-                seconds, parts, self.eval_seconds = 0.0, [], 0.0
+                seconds, parts = 0.0, []  # eval_seconds: since the last epoch's record
                 while self.step < end:
                     stop = end
                     if self.eval_every:
@@ -501,6 +501,9 @@ class _Engine:
                     if self.eval_every and self.step % self.eval_every == 0 \
                             and self.step < self.steps:
                         self.evaluate()
+                if self.step >= self.steps:
+                    self.evaluate()
+                    h["status"] = "completed"
                 values = _weighted_means(parts)
                 h["metric_names"] = list(values)
                 h["epochs"].append({
@@ -509,11 +512,9 @@ class _Engine:
                     "images_per_second": (self.step - start) * self.batch_size
                     / max(seconds, 1e-9),
                     "eval_seconds": self.eval_seconds, "metrics": values})
+                self.eval_seconds = 0.0
                 if self.bar is not None:
                     self.bar.set_postfix({k: f"{v:.3g}" for k, v in list(values.items())[:3]})
-                if self.step >= self.steps:
-                    self.evaluate()
-                    h["status"] = "completed"
                 h["train_seconds"] = float(sum(e["seconds"] for e in h["epochs"]))
                 h["wall_seconds"] = wall0 + time.perf_counter() - t_start
                 self.save()

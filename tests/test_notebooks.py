@@ -240,7 +240,10 @@ def test_notebook_runs_under_papermill(path, main_job):
     if runner.notebook_meta(path).get("per_seed"):  # measured by the cached, shared judge
         judge = json.loads((Path(result.executed).parent / path.stem / "metrics.json")
                            .read_text())["judge"]
-        assert (paths.cache_dir("classifiers") / judge["file"]).is_file(), judge
+        record = paths.cache_dir("classifiers") / judge["file"].replace(".keras", ".json")
+        from gencomp_utils.classifiers import JUDGE_SEED
+
+        assert json.loads(record.read_text())["settings"]["seed"] == JUDGE_SEED, judge
     if path.name.startswith("00"):  # the kernel ran this environment's versions
         import keras
         import tensorflow as tf

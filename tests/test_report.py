@@ -21,6 +21,7 @@ def _run(dataset="mnist", seed=0, preset="classroom", vae=None, gan=None):
     return {"schema": 1, "dataset": dataset, "preset": preset, "seed": seed,
             "evidence": preset != "smoke", "splits": {"train": "a", "eval": "b", "note": "n"},
             "num_eval_images": 100, "threshold": {"metric": "fd_domain", "value": 4.0},
+            "judge": {"file": f"{dataset}-aaa.keras", "sha1": "0123456789ab", "accuracy": 0.99},
             "models": {"vae": _model(**(vae or {})), "gan": _model(**(gan or {}))}}
 
 
@@ -46,17 +47,23 @@ def test_fewer_than_three_seeds_give_no_verdict():
 
 
 def test_seeds_judged_by_different_classifiers_give_no_verdict():
-    """FD, KID, precision and recall live in the judge's feature space: seeds measured by
-    different judges do not compare, however clear the numbers look."""
-    runs = [dict(_run(seed=s, vae={"sharpness_ratio": 0.1}, gan={"sharpness_ratio": 0.9}),
-                 judge={"file": "mnist-aaa.keras", "accuracy": 0.99}) for s in range(3)]
-    assert _verdict(runs, 2)["verdict"] == "holds"
+    """FD, KID, precision, recall and conditional accuracy live in the judge's features or its
+    predictions: seeds measured by different judges do not compare, however clear the numbers
+    look. Sharpness is measured on the pixels, whoever the judge."""
+    runs = [_run(seed=s, vae={"oscillation": 0.1, "sharpness_ratio": 0.1},
+                 gan={"oscillation": 0.9, "sharpness_ratio": 0.9}) for s in range(3)]
+    assert _verdict(runs, 3)["verdict"] == _verdict(runs, 2)["verdict"] == "holds"
     assert "Judged by mnist-aaa.keras (held-out accuracy 0.990)" in \
         report.metrics_table_markdown(runs, "mnist")
-    runs[1]["judge"] = {"file": "mnist-bbb.keras", "accuracy": 0.98}
-    assert _verdict(runs, 2)["verdict"] == ("inconclusive (mnist: the seeds were judged by "
-                                            "different classifiers)")
+    runs[1]["judge"] = dict(runs[1]["judge"], sha1="ba9876543210")  # same file, other weights
+    different = "inconclusive (mnist: the seeds were judged by different classifiers)"
+    assert _verdict(runs, 3)["verdict"] == different
+    assert _verdict(runs, 2)["verdict"] == "holds"
     assert "2 different classifiers" in report.metrics_table_markdown(runs, "mnist")
+    for m in runs:  # files written before metrics.json named the judge: one judge per seed
+        del m["judge"]
+    assert _verdict(runs, 3)["verdict"] == different
+    assert "Judged by" not in report.metrics_table_markdown(runs[:1], "mnist")
 
 
 def test_smoke_runs_are_not_evidence():

@@ -83,8 +83,27 @@ def test_the_console_shows_the_notebook_and_the_section_it_is_in(tmp_path, data_
     assert set(list(row["sections"])[:2]) == {"1 · Warm up", "2 · Cool down"}  # largest first
     assert row["start_up"] > 0 and row["seconds"] >= 3
     assert "`time.sleep(1.5)`" in table([row])
+    assert "**whole notebook** (failed)" in table([dict(row, status="failed")])
     (run_dir / "summary.json").unlink()  # a run still going, or stopped: its notebooks so far
-    assert [r["sections"] for r in profile_run(run_dir)] == [row["sections"]]
+    (unfinished,) = profile_run(run_dir)
+    assert unfinished["sections"] == row["sections"] and unfinished["status"] == "unfinished run"
+
+
+def test_sections_and_cell_labels_of_the_profile(tmp_path):
+    from benchmarks.profile import _label
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_markdown_cell("# 00 · Title\n\n## 1 · Data\n\nText."),
+                nbformat.v4.new_code_cell("y = 2"),
+                nbformat.v4.new_markdown_cell("### 1.1 · Detail\n\n```\n## not a heading\n```"),
+                nbformat.v4.new_code_cell("z = 3"), nbformat.v4.new_code_cell("  "),
+                nbformat.v4.new_raw_cell("raw")]
+    nbformat.write(nb, str(tmp_path / "n.ipynb"))
+    assert list(runner.sections(tmp_path / "n.ipynb").values()) == [
+        "start", "1 · Data", "1.1 · Detail"]  # the empty and the raw cell never run
+    assert _label("%pip install x\n# a comment\nvae, (gan, d) = make()\nz = 1") == \
+        "vae, (gan, d) = make() (sets vae, gan, d, z)"
 
 
 def test_select_and_bad_arguments(course, tmp_path):
