@@ -65,7 +65,8 @@ def profile(executed: Path) -> dict:
         runs[h.parent.name] = {"steps": rec["step"], "train": rec["train_seconds"],
                                "evaluations": evals, "wall": rec["wall_seconds"],
                                # loaded from the cache: its seconds are those of an earlier run
-                               "loaded": rec["wall_seconds"] > (meta.get("duration") or 0)}
+                               "loaded": meta.get("duration") is not None
+                               and rec["wall_seconds"] > meta["duration"]}
     return {"notebook": Path(executed).stem, "seconds": meta.get("duration"),
             "start_up": start_up, "sections": dict(sorted(spent.items(), key=lambda kv: -kv[1])),
             "cells": cells, "trainings": runs}
