@@ -82,13 +82,14 @@ def run_times(notebook: str) -> dict:
 def colab_without_gpu(notebook: str, preset: str) -> str | None:
     """What to tell a student on a Colab runtime without a GPU, or None elsewhere (and for the
     notebooks a GPU does not speed up)."""
-    if "google.colab" not in sys.modules or run_times(notebook).get("cpu_is_enough"):
+    times = run_times(notebook) if "google.colab" in sys.modules else {"cpu_is_enough": True}
+    if times.get("cpu_is_enough"):
         return None
     import tensorflow as tf
 
     if tf.config.list_physical_devices("GPU"):
         return None
-    t = run_times(notebook).get(preset)
+    t = times.get(preset)
     expect = f"expect about {t} on a 2-core CPU with the {preset} preset" if t else \
         f"the {preset} preset runs on the CPU, slower than on a GPU"
     return (f"This Colab runtime has no GPU: {expect}. For a GPU: Runtime > Change runtime "

@@ -14,7 +14,7 @@ import io
 import numpy as np
 
 from .plots import grid_array
-from .widgets import Shown
+from .widgets import Shown, _png
 
 
 def to_png(image, scale: int = 4) -> bytes:
@@ -44,9 +44,7 @@ def _snapshot(images: dict, sliders: dict) -> bytes:
     fig.supxlabel(", ".join(f"{s.description or k} {s.value:g}" if isinstance(s.value, float)
                             else f"{s.description or k} {s.label}" for k, s in sliders.items()),
                   fontsize=8)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=72)
-    return buf.getvalue()
+    return _png(fig)
 
 
 def _as_models(models) -> dict:
