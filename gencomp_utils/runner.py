@@ -88,12 +88,12 @@ def relink(url: str, root: Path = paths.REPO_ROOT) -> list[Path]:
     old = GITHUB.match(repository(root)).group(1)
     changed = []
     for f in [root / "pyproject.toml", root / "README.md", *sorted(root.glob("notebooks/*.ipynb"))]:
-        text = f.read_text(encoding="utf-8")
+        text = before = f.read_text(encoding="utf-8")
         for host in ("https://github.com/", "colab.research.google.com/github/"):
             # the whole address only: not gencomp/gencomp-data, but gencomp/gencomp.git
             text = re.sub(re.escape(host + old) + r"(?![\w-])(?!\.(?!git\b)\w)",
                           host + new.group(1), text)
-        if text != f.read_text(encoding="utf-8"):
+        if text != before:
             f.write_text(text, encoding="utf-8")
             changed.append(f)
     return changed
@@ -139,7 +139,8 @@ def execute(path: Path, out_path: Path, preset: str, seed: int = 0,
         while not ticking.wait(5):
             bar.refresh()
 
-    threading.Thread(target=tick, daemon=True).start()
+    if progress is not None:
+        threading.Thread(target=tick, daemon=True).start()
 
     def started(cell, cell_index):
         if cell.get("id") in where:
