@@ -25,7 +25,8 @@ def builders(image_shape, num_classes: int, preset, device, seed: int = 0,
     Args:
         image_shape: ``(H, W, C)``.
         num_classes: classes the models are conditioned on.
-        preset: the :class:`gencomp_utils.presets.Preset` (latent size, width, the VAE's beta).
+        preset: the :class:`gencomp_utils.presets.Preset` (latent size, width, the VAE's beta,
+            the learning rates).
         device: from :func:`gencomp_utils.devices.choose` (its precision, and the AC-GAN's
             dropout form).
         seed: seeds the weights and the noise.
@@ -33,23 +34,32 @@ def builders(image_shape, num_classes: int, preset, device, seed: int = 0,
 
     Returns:
         ``(architecture, build_vae, build_gan)``; ``build_vae(likelihood=...)`` and
-        ``build_gan(projection=True, fake_class_loss=False)`` return fresh models.
+        ``build_gan(projection=True, fake_class_loss=False)`` return fresh models, compiled with
+        the preset's Adam learning rates.
     """
+    import keras
+
     from . import models
 
     arch = models.Architecture(tuple(image_shape), num_classes=int(num_classes),
                                latent_dim=preset.latent_dim, base_filters=preset.base_filters)
 
     def build_vae(likelihood: str = likelihood):
-        return models.ConditionalVAE(arch.image_shape, arch.num_classes, arch.latent_dim,
-                                     arch.base_filters, likelihood=likelihood,
-                                     beta=preset.vae_beta, precision=device.precision, seed=seed)
+        vae = models.ConditionalVAE(arch.image_shape, arch.num_classes, arch.latent_dim,
+                                    arch.base_filters, likelihood=likelihood,
+                                    beta=preset.vae_beta, precision=device.precision, seed=seed)
+        vae.compile(optimizer=keras.optimizers.Adam(preset.vae_learning_rate))
+        return vae
 
     def build_gan(projection: bool = True, fake_class_loss: bool = False):
-        return models.ACGAN(arch.image_shape, arch.num_classes, arch.latent_dim,
-                            arch.base_filters, projection=projection,
-                            fake_class_loss=fake_class_loss, precision=device.precision,
-                            seed=seed, fast_layers=device.fast_layers)
+        gan = models.ACGAN(arch.image_shape, arch.num_classes, arch.latent_dim,
+                           arch.base_filters, projection=projection,
+                           fake_class_loss=fake_class_loss, precision=device.precision,
+                           seed=seed, fast_layers=device.fast_layers)
+        lr = preset.gan_learning_rate
+        gan.compile(g_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
+                    d_optimizer=keras.optimizers.Adam(lr, beta_1=0.5))
+        return gan
 
     return arch, build_vae, build_gan
 

@@ -30,6 +30,8 @@ class Preset:
         vae_beta: weight of the VAE's KL term (1: the plain ELBO of Eq. 1). Above 1 it pulls the
             codes towards the prior, so that samples drawn from the prior keep the requested
             class after a short training, at the price of more blur.
+        vae_learning_rate: Adam's step size for the VAE.
+        gan_learning_rate: Adam's step size for each network of the AC-GAN (with beta_1 = 0.5).
     """
 
     name: str
@@ -44,6 +46,8 @@ class Preset:
     toy_steps: int
     classifier_steps: int
     vae_beta: float = 1.0
+    vae_learning_rate: float = 1e-3
+    gan_learning_rate: float = 2e-4
 
     def replace(self, **changes) -> "Preset":
         """A copy with some fields changed, e.g. ``preset.replace(train_steps=10)``."""
