@@ -1482,40 +1482,24 @@ def time_to_quality(minutes: float, *, preset, checkpoints: int = 20, eval_image
     tut = train_with_checkpoints(tutorial_block, budget, checkpoints, tutorial_fd)
     target = tut[-1]["value"]
 
-    # Ours: the project's AC-GAN at the preset's sizes (classroom: batch 64), fit in chunks of
-    # the engine's epoch order (training.epoch_dataset's permutation).
+    # Ours: the project's AC-GAN at the preset's sizes and learning rate, fed the engine's
+    # batches in the engine's order (benchmarks.recipes.Trainee).
+    from benchmarks.recipes import Trainee
+
+    bs = int(preset.batch_size)
+    if len(x) < bs:
+        raise ValueError(f"{len(x)} MNIST training images are fewer than one batch of {bs}.")
     keras.utils.set_random_seed(seed)
     model = models.ACGAN((28, 28, 1), 10, preset.latent_dim, preset.base_filters,
                          precision=device.precision, seed=seed, fast_layers=device.fast_layers)
-    lr = preset.gan_learning_rate
-    model.compile(g_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
-                  d_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
-                  jit_compile=device.jit_compile, steps_per_execution=device.steps_per_execution)
-    xs, bs = x * 2.0 - 1.0, int(preset.batch_size)
-    spe = len(x) // bs
-    if spe < 1:
-        raise ValueError(f"{len(x)} MNIST training images are fewer than one batch of {bs}.")
-    state = {"step": 0}
-
-    def chunk(n):
-        s = state["step"]
-        epoch, k = divmod(s, spe)
-        n = min(n, spe - k)
-        part = training.epoch_dataset(xs, y, bs, seed, epoch, first=k, batches=n)  # as the engine
-        t0 = time.perf_counter()
-        model.fit(part, epochs=1, steps_per_epoch=n, verbose=0, shuffle=False)
-        state["step"] += n
-        return time.perf_counter() - t0, n
-
-    chunk(1)  # trace outside the clock
-    state["step"] = 0
+    model.compile(learning_rate=preset.gan_learning_rate, jit_compile=device.jit_compile,
+                  steps_per_execution=device.steps_per_execution)
+    trainee = Trainee(model, x, y, bs, seed)  # its first step is untimed: it traces
 
     def ours_block(max_seconds):
-        seconds, n = 0.0, 0
-        while seconds < max_seconds:
-            s, k = chunk(25)
-            seconds, n = seconds + s, n + k
-        return seconds, n
+        seconds, steps = trainee.seconds, trainee.step
+        trainee.train(max_seconds)
+        return trainee.seconds - seconds, trainee.step - steps
 
     def ours_fd():
         value = fd_of(model.sample(n_eval, seed=seed))

@@ -82,7 +82,9 @@ def run_times(notebook: str) -> dict:
 def colab_without_gpu(notebook: str, preset: str) -> str | None:
     """What to tell a student on a Colab runtime without a GPU, or None elsewhere (and for the
     notebooks a GPU does not speed up)."""
-    times = run_times(notebook) if "google.colab" in sys.modules else {"cpu_is_enough": True}
+    if "google.colab" not in sys.modules:
+        return None
+    times = run_times(notebook)
     if times.get("cpu_is_enough"):
         return None
     import tensorflow as tf

@@ -37,8 +37,6 @@ def builders(image_shape, num_classes: int, preset, device, seed: int = 0,
         ``build_gan(projection=True, fake_class_loss=False)`` return fresh models, compiled with
         the preset's Adam learning rates.
     """
-    import keras
-
     from . import models
 
     arch = models.Architecture(tuple(image_shape), num_classes=int(num_classes),
@@ -48,7 +46,7 @@ def builders(image_shape, num_classes: int, preset, device, seed: int = 0,
         vae = models.ConditionalVAE(arch.image_shape, arch.num_classes, arch.latent_dim,
                                     arch.base_filters, likelihood=likelihood,
                                     beta=preset.vae_beta, precision=device.precision, seed=seed)
-        vae.compile(optimizer=keras.optimizers.Adam(preset.vae_learning_rate))
+        vae.compile(learning_rate=preset.vae_learning_rate)
         return vae
 
     def build_gan(projection: bool = True, fake_class_loss: bool = False):
@@ -56,9 +54,7 @@ def builders(image_shape, num_classes: int, preset, device, seed: int = 0,
                            arch.base_filters, projection=projection,
                            fake_class_loss=fake_class_loss, precision=device.precision,
                            seed=seed, fast_layers=device.fast_layers)
-        lr = preset.gan_learning_rate
-        gan.compile(g_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
-                    d_optimizer=keras.optimizers.Adam(lr, beta_1=0.5))
+        gan.compile(learning_rate=preset.gan_learning_rate)
         return gan
 
     return arch, build_vae, build_gan

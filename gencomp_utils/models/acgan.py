@@ -89,18 +89,19 @@ class ACGAN(_Conditional):
                       fast_layers=self.fast_layers)
         return config
 
-    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
-        """Both optimizers go here (default: Adam (2e-4, beta_1=0.5) each).
+    def compile(self, g_optimizer=None, d_optimizer=None, learning_rate=2e-4, **kwargs):
+        """Both optimizers go here (default: Adam (``learning_rate``, beta_1=0.5) each).
 
         Args:
             g_optimizer: the generator's optimizer.
             d_optimizer: the discriminator's optimizer.
+            learning_rate: step size of the default optimizers.
             **kwargs: passed to ``keras.Model.compile`` (e.g. ``jit_compile``).
         """
         kwargs.pop("optimizer", None)
         super().compile(optimizer=None, **kwargs)
-        g = keras.optimizers.get(g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5))
-        d = keras.optimizers.get(d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5))
+        g = keras.optimizers.get(g_optimizer or keras.optimizers.Adam(learning_rate, beta_1=0.5))
+        d = keras.optimizers.get(d_optimizer or keras.optimizers.Adam(learning_rate, beta_1=0.5))
         if self.precision == "mixed_float16":
             g, d = _loss_scaled(g), _loss_scaled(d)
         self.g_optimizer, self.d_optimizer = g, d

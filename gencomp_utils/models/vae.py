@@ -80,9 +80,10 @@ class ConditionalVAE(_Conditional):
                       num_samples=self.num_samples, beta=self.beta)
         return config
 
-    def compile(self, optimizer=None, **kwargs):
-        """Adam (1e-3) unless an optimizer is given; loss-scaled under ``mixed_float16``."""
-        optimizer = optimizer or keras.optimizers.Adam(1e-3)
+    def compile(self, optimizer=None, learning_rate=1e-3, **kwargs):
+        """Adam (``learning_rate``) unless an optimizer is given; loss-scaled under
+        ``mixed_float16``."""
+        optimizer = optimizer or keras.optimizers.Adam(learning_rate)
         if self.precision == "mixed_float16":
             optimizer = _loss_scaled(keras.optimizers.get(optimizer))
         super().compile(optimizer=optimizer, **kwargs)
