@@ -99,8 +99,7 @@ def colab_without_gpu(notebook: str, preset: str) -> str | None:
 
 
 def start(notebook: str, preset: str | None = None, seed: int = 0,
-          tensorflow: bool = True, train_steps: int | None = None,
-          data: str | None = None) -> Session:
+          tensorflow: bool = True, train_steps: int | None = None) -> Session:
     """Set a notebook up: resolve the preset, seed, and create its output folder.
 
     Args:
@@ -111,15 +110,11 @@ def start(notebook: str, preset: str | None = None, seed: int = 0,
         train_steps: a shorter or longer training than the preset's; the preset is then renamed
             (e.g. ``classroom-400steps``), so its models and measurements never mix with the
             preset's own.
-        data: the notebook's data set, whose own changes to the preset apply
-            (:meth:`Preset.for_data`).
 
     Returns:
         A :class:`Session`.
     """
     p = get_preset(preset)
-    if data is not None:
-        p = p.for_data(data)
     if train_steps is not None and int(train_steps) != p.train_steps:
         if int(train_steps) < 1:
             raise ValueError(f"train_steps must be at least 1, got {train_steps!r}.")

@@ -32,8 +32,6 @@ class Preset:
             class after a short training, at the price of more blur.
         vae_learning_rate: Adam's step size for the VAE.
         gan_learning_rate: Adam's step size for each network of the AC-GAN (with beta_1 = 0.5).
-        per_data: changes to the fields above on one data set, e.g. ``{"celeba": {"batch_size":
-            32}}``; :meth:`for_data` applies them. Both models of the data set still share them.
     """
 
     name: str
@@ -50,15 +48,10 @@ class Preset:
     vae_beta: float = 1.0
     vae_learning_rate: float = 1e-3
     gan_learning_rate: float = 2e-4
-    per_data: dict = dataclasses.field(default_factory=dict)
 
     def replace(self, **changes) -> "Preset":
         """A copy with some fields changed, e.g. ``preset.replace(train_steps=10)``."""
         return dataclasses.replace(self, **changes)
-
-    def for_data(self, name: str) -> "Preset":
-        """The preset as used on data set ``name`` (``mnist``, ``cifar10``, ``celeba``)."""
-        return self.replace(**self.per_data.get(name, {}))
 
 
 PRESETS = {
@@ -76,9 +69,6 @@ PRESETS = {
         train_steps=2_000, batch_size=64, eval_every=400, num_eval_images=1_000,
         base_filters=32, latent_dim=8, theory_samples=200_000, toy_steps=3_000,
         classifier_steps=1_500, vae_beta=4.0,
-        # On CelebA's larger faces, batches of 32 and a larger AC-GAN step reach the 2,000-step
-        # quality sooner (benchmarks/README.md, "Time to quality").
-        per_data={"celeba": dict(batch_size=32, train_steps=1_600, gan_learning_rate=4e-4)},
     ),
     "paper": Preset(
         name="paper",

@@ -78,16 +78,6 @@ def test_a_changed_budget_renames_the_preset():
         gu.start("99_test", "smoke", tensorflow=False, train_steps=0)
 
 
-def test_a_data_set_applies_its_own_changes_to_the_preset():
-    classroom = gu.get_preset("classroom")
-    faces = gu.start("99_test", "classroom", tensorflow=False, data="celeba").preset
-    assert (faces.name, faces.batch_size, faces.train_steps) == ("classroom", 32, 1_600)
-    assert faces.latent_dim == classroom.latent_dim and faces.vae_beta == classroom.vae_beta
-    assert gu.start("99_test", "classroom", tensorflow=False, data="mnist").preset == classroom
-    short = gu.start("99_test", "classroom", tensorflow=False, data="celeba", train_steps=500)
-    assert (short.preset.name, short.preset.batch_size) == ("classroom-500steps", 32)
-
-
 def test_environment_sets_and_removes_variables_then_restores_them(monkeypatch):
     from gencomp_utils import paths
 
