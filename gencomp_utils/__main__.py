@@ -27,7 +27,23 @@ def main(argv: list[str] | None = None) -> int:
     relink = sub.add_parser("relink", help="point every Colab link and install line at another "
                                            "GitHub repository (a fork, the course's new home)")
     relink.add_argument("url", help="https://github.com/<owner>/<name>")
+    student = sub.add_parser("student-version", help="write the notebooks with each solution "
+                                                     "replaced by a stub, for students")
+    student.add_argument("out_dir", help="folder for the student versions")
     args = parser.parse_args(argv)
+
+    if args.command == "student-version":
+        from .runner import student_versions
+
+        try:
+            written = student_versions(Path(args.out_dir))
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"{len(written)} student versions in {args.out_dir}: each solution replaced by "
+              f"'raise NotImplementedError()' (code) or 'YOUR ANSWER HERE' (text)")
+        return 0
+
 
     if args.command == "relink":
         from .runner import relink as relink_all

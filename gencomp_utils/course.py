@@ -91,9 +91,9 @@ def colab_without_gpu(notebook: str, preset: str) -> str | None:
 
     if tf.config.list_physical_devices("GPU"):
         return None
-    t = times.get(preset)
-    expect = f"expect about {t} on a 2-core CPU with the {preset} preset" if t else \
-        f"the {preset} preset runs on the CPU, slower than on a GPU"
+    t = times.get(preset)  # "5.5 min", or "about 2 min" where not yet measured
+    expect = f"expect about {t.removeprefix('about ')} on a 2-core CPU with the {preset} preset" \
+        if t else f"the {preset} preset runs on the CPU, slower than on a GPU"
     return (f"This Colab runtime has no GPU: {expect}. For a GPU: Runtime > Change runtime "
             "type > T4 GPU, then run the notebook again. Carrying on with the CPU.")
 

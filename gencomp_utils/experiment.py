@@ -1,4 +1,4 @@
-"""The steps every experiment notebook (03 MNIST, 04 CIFAR-10, 05 CelebA) shares, so that each
+"""The steps every experiment notebook (04 MNIST, 05 CIFAR-10, 06 CelebA) shares, so that each
 notebook shows what differs between data sets and calls these for what does not.
 
 - :func:`builders`: the conditional VAE and the AC-GAN for a data set, from one architecture.
@@ -33,7 +33,7 @@ def builders(image_shape, num_classes: int, preset, device, seed: int = 0,
         likelihood: the VAE decoder's default likelihood (``"bernoulli"`` or ``"gaussian"``).
 
     Returns:
-        ``(architecture, build_vae, build_gan)``; ``build_vae(likelihood=...)`` and
+        ``(architecture, build_vae, build_gan)``; ``build_vae(likelihood=..., beta=...)`` and
         ``build_gan(projection=True, fake_class_loss=False)`` return fresh models, compiled with
         the preset's Adam learning rates.
     """
@@ -42,10 +42,11 @@ def builders(image_shape, num_classes: int, preset, device, seed: int = 0,
     arch = models.Architecture(tuple(image_shape), num_classes=int(num_classes),
                                latent_dim=preset.latent_dim, base_filters=preset.base_filters)
 
-    def build_vae(likelihood: str = likelihood):
+    def build_vae(likelihood: str = likelihood, beta: float | None = None):
         vae = models.ConditionalVAE(arch.image_shape, arch.num_classes, arch.latent_dim,
                                     arch.base_filters, likelihood=likelihood,
-                                    beta=preset.vae_beta, precision=device.precision, seed=seed)
+                                    beta=preset.vae_beta if beta is None else beta,
+                                    precision=device.precision, seed=seed)
         vae.compile(learning_rate=preset.vae_learning_rate)
         return vae
 
@@ -151,13 +152,14 @@ def metrics_lines(result: dict) -> list[str]:
     vae = result["models"].get("vae", {})
     if vae.get("log_likelihood_nats") is not None:
         bpd = vae.get("bits_per_dim")
-        lines.append(f"VAE: log p(x|y) >= {vae['log_likelihood_nats']:.1f} nats per image"
+        what = "binarised held-out digit" if result["dataset"] == "mnist" else "held-out image"
+        lines.append(f"VAE: log p(x|y) >= {vae['log_likelihood_nats']:.1f} nats per {what}"
                      + ("" if bpd is None else f" ({bpd:.2f} bits per dimension)"))
     return lines
 
 
 def sibling_metrics(session, notebook: str):
-    """The ``metrics.json`` that ``notebook`` (e.g. ``"03_mnist_experiment"``) wrote beside this
+    """The ``metrics.json`` that ``notebook`` (e.g. ``"04_mnist_experiment"``) wrote beside this
     session's output folder, if it was run with the same preset and seed; else ``None``."""
     path = Path(session.out_dir).parent / notebook / "metrics.json"
     if not path.is_file():

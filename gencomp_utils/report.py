@@ -29,7 +29,8 @@ Model measurements (``None`` where a measure does not apply or was skipped):
     precision, recall     k-NN manifold precision and recall (domain classifier features)
     sharpness_ratio       Laplacian variance of samples over that of real images (1 = as sharp)
     conditional_accuracy  share of samples for class y that the domain classifier assigns to y
-    log_likelihood_nats   VAE only: importance-weighted bound on log p(x), nats per image
+    log_likelihood_nats   VAE only: importance-weighted bound on log p(x|y), nats per image
+                          (a Bernoulli VAE's: on the held-out digits binarised once)
     bits_per_dim          VAE only: the same in bits per dimension
     seconds_per_epoch     wall-clock per pass over the training split
     train_seconds, steps, images_seen

@@ -45,6 +45,44 @@ def list_notebooks(folder: Path = NOTEBOOK_DIR, select: list[str] | None = None)
     return found
 
 
+SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[ \t]*\n.*?^[ \t]*### END SOLUTION[ \t]*(\n|$)",
+                      re.M | re.S)
+
+
+def clear_solutions(source: str, markdown: bool = False) -> str:
+    """A cell's source with each solution, from ``### BEGIN SOLUTION`` to ``### END SOLUTION``
+    (nbgrader's markers), replaced by its stub: ``raise NotImplementedError()`` at the marker's
+    indentation in code, ``YOUR ANSWER HERE`` in markdown.
+
+    Raises:
+        ValueError: a marker without its partner.
+    """
+    stub = "YOUR ANSWER HERE" if markdown else "raise NotImplementedError()"
+    cleared = SOLUTION.sub(lambda m: f"{m.group(1)}{stub}{m.group(2)}", source)
+    if re.search(r"^[ \t]*### (BEGIN|END) SOLUTION", cleared, re.M):
+        raise ValueError("A '### BEGIN SOLUTION' without its '### END SOLUTION' (or the other "
+                         "way round), each on a line of its own:\n" + source[:300])
+    return cleared
+
+
+def student_versions(out_dir: Path, folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """Write the student version of every notebook into ``out_dir``: each solution replaced by
+    its stub (:func:`clear_solutions`), every output cleared. Returns the files written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in list_notebooks(folder):
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            source = clear_solutions("".join(cell["source"]), cell["cell_type"] == "markdown")
+            cell["source"] = source.splitlines(keepends=True)
+            if cell["cell_type"] == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+        (out_dir / path.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        written.append(out_dir / path.name)
+    return written
+
+
 def notebook_meta(path: Path) -> dict:
     """The notebook's ``gencomp`` metadata: ``requires`` (data sets), ``per_seed`` (bool)."""
     with open(path) as f:

@@ -20,7 +20,7 @@ process and loses at most one epoch. A run whose loss turns NaN or infinite stop
 :class:`TrainingDiverged`, keeping its last good checkpoint; a collapsed GAN (samples all alike) is
 flagged in the history, not hidden.
 
-Taught in notebook 03; used by 04 and 05.
+Taught in notebook 04; used by 05 and 06.
 """
 from __future__ import annotations
 
@@ -578,7 +578,7 @@ def train(build, data, steps: int, *, name: str, batch_size: int = 64, seed: int
         eval_every: steps between evaluations (sample grid, ``eval_fn``); ``None``: at the
             start and the end only.
         eval_fn: ``eval_fn(model, step) -> {metric: value}``, recorded at each evaluation (the
-            hook for the metrics of notebook 06).
+            hook for the metrics of notebook 07).
         keep: checkpoints kept (the last ``keep``).
         device: from :func:`gencomp_utils.devices.choose` (``None``: ``choose()``); its
             ``jit_compile`` and ``steps_per_execution`` are used (the latter only with the

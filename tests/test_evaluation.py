@@ -39,6 +39,16 @@ def test_iwae_tightens_with_more_samples(vae):
     assert bounds[2] <= 0
 
 
+def test_binarised_digits_keep_the_mean_and_are_the_same_every_time():
+    grey = np.random.default_rng(0).random((200, 28, 28, 1)).astype(np.float32)
+    once = evaluation.binarized(grey, seed=3)
+    assert set(np.unique(once)) <= {0.0, 1.0}
+    assert np.array_equal(once, evaluation.binarized(grey, seed=3))
+    assert abs(once.mean() - grey.mean()) < 0.01  # each pixel is 1 with its intensity's chance
+    assert np.corrcoef(once.ravel(), grey.ravel())[0, 1] > 0.5  # dark stays dark, bright bright
+    assert not np.array_equal(once, evaluation.binarized(grey, seed=4))
+
+
 def test_bits_per_dim_of_the_uniform_density_is_8():
     assert evaluation.bits_per_dim(0.0, (32, 32, 3)) == pytest.approx(8.0)
     assert evaluation.bits_per_dim(-(32 * 32 * 3) * math.log(2), (32, 32, 3)) == pytest.approx(9.0)

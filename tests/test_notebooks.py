@@ -131,7 +131,8 @@ def test_relink_points_every_link_at_a_new_home(tmp_path, capsys):
 
 
 RUN_TIMES = json.loads((paths.REPO_ROOT / "gencomp_utils" / "run_times.json").read_text())["notebooks"]
-OPENING = ["title", "Goal", "Open in Colab", "Run time", "Prerequisites", "Next"]
+OPENING = ["title", "Goal", "After this notebook you can", "Open in Colab", "Run time",
+           "Prerequisites", "Next"]
 
 
 def outline(markdown: str) -> list[str]:
@@ -160,12 +161,12 @@ def run_time_line(number: str) -> str:
 
 
 def test_outline_tells_the_template_from_a_shuffled_header():
-    header = ("# 07 · Title\n\n**Goal:** g\n\n[Open in Colab](x)\n\n**Run time:** r\n\n"
-              "**Prerequisites:** p\n\n**Next:** n")
+    header = ("# 07 · Title\n\n**Goal:** g\n\n**After this notebook you can:**\n- a;\n- b.\n\n"
+              "[Open in Colab](x)\n\n**Run time:** r\n\n**Prerequisites:** p\n\n**Next:** n")
     assert outline(header) == OPENING
     shuffled = header.replace("**Prerequisites:** p\n\n**Next:** n",
                               "**Next:** n\n\n**Prerequisites:** p")
-    assert outline(shuffled) == OPENING[:4] + ["Next", "Prerequisites"]
+    assert outline(shuffled) == OPENING[:5] + ["Next", "Prerequisites"]
     assert outline(header.replace("**Goal:** g", "Goal: g"))[1] == "text"
     assert outline("## Summary\n\n* a\n* b\n\n**Next:** x") == ["## Summary", "text", "Next"]
 
@@ -177,6 +178,8 @@ def test_notebook_follows_the_template(path):
     cells = _load(path)["cells"]
     intro, ending = ("".join(cells[i]["source"]) for i in (0, -1))
     assert outline(intro) == OPENING
+    outcomes = next(p for p in intro.split("\n\n") if p.startswith("**After this notebook"))
+    assert 3 <= len([ln for ln in outcomes.splitlines() if ln.startswith("- ")]) <= 5
     assert run_time_line(path.name[:2]) in intro.split("\n\n")
     marks = outline(ending)
     assert marks[0] == "## Summary" and marks[-1] == "Next" and set(marks[1:-1]) == {"text"}
@@ -190,6 +193,23 @@ def test_notebook_follows_the_template(path):
             assert f"]({NOTEBOOKS[following].name})" in nxt.split("\n\n")[0]
         else:
             assert nxt.startswith("this is the last notebook")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_exercises_come_before_the_summary_with_a_checked_one(path):
+    """3 to 5 exercises (``**1.**``, ``**2 (checked).**``, ...) in a section ``## Exercises``
+    just before ``## Summary``, their solutions between nbgrader's markers, and at least one
+    checked by a code cell tagged ``check``."""
+    cells = _load(path)["cells"]
+    heads = [(i, m) for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+             for m in outline("".join(c["source"])) if m.startswith("## ")]
+    assert [m for _, m in heads[-2:]] == ["## Exercises", "## Summary"]
+    section = cells[heads[-2][0]:heads[-1][0]]
+    text = "\n".join("".join(c["source"]) for c in section if c["cell_type"] == "markdown")
+    assert 3 <= len(set(re.findall(r"^\*\*(\d)[ .]", text, re.M))) <= 5, "3-5 exercises"
+    assert any("### BEGIN SOLUTION" in "".join(c["source"]) for c in section), "solutions"
+    assert any("check" in c.get("metadata", {}).get("tags", []) for c in section
+               if c["cell_type"] == "code"), "an exercise checked by code"
 
 
 def test_every_seed_of_an_experiment_meets_the_same_judge():
@@ -211,7 +231,7 @@ def test_the_readme_gives_the_notebooks_run_times():
 
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
-WIDGET_NOTEBOOKS = {"01", "02", "03", "05"}
+WIDGET_NOTEBOOKS = {"01", "02", "04", "06"}
 
 
 @pytest.fixture(scope="module")

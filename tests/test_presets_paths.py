@@ -123,13 +123,16 @@ def test_colab_without_a_gpu_says_so_with_the_expected_cpu_time_and_carries_on(m
     monkeypatch.setattr(tf.config, "list_physical_devices",  # no GPU, on any machine
                         lambda kind=None: [] if kind == "GPU" else real(kind))
     times = json.loads((paths.REPO_ROOT / "gencomp_utils" / "run_times.json").read_text())
-    gu.start("03_mnist_experiment", "classroom", tensorflow=True)
+    gu.start("04_mnist_experiment", "classroom", tensorflow=True)
     assert "no GPU" not in capsys.readouterr().out  # not on Colab: nothing to say
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    session = gu.start("03_mnist_experiment", "classroom", tensorflow=True)
+    session = gu.start("04_mnist_experiment", "classroom", tensorflow=True)
     out = capsys.readouterr().out
-    expected = times["notebooks"]["03"]["classroom"]
+    expected = times["notebooks"]["04"]["classroom"]
     assert f"This Colab runtime has no GPU: expect about {expected} on a 2-core CPU" in out
     assert "Runtime > Change runtime type" in out and session.preset.name == "classroom"
-    assert "expect about" not in course.colab_without_gpu("03_mnist_experiment", "classroom-40steps")
+    assert "expect about" not in course.colab_without_gpu("04_mnist_experiment", "classroom-40steps")
+    estimate = times["notebooks"]["03"]["classroom"]  # "about ...": not "expect about about"
+    assert (f"expect about {estimate.removeprefix('about ')} on a 2-core CPU"
+            in course.colab_without_gpu("03_build_the_models", "classroom"))
     assert course.colab_without_gpu("01_vae_lower_bound", "classroom") is None  # NumPy: CPU is enough

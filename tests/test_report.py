@@ -99,7 +99,7 @@ def test_both_realistic_on_mnist():
 
 
 def test_write_read_and_schema(tmp_path):
-    path = report.write_metrics(tmp_path / "seed0" / "03" / "metrics.json",
+    path = report.write_metrics(tmp_path / "seed0" / "04" / "metrics.json",
                                 _run(vae={"kid": float("nan")}))
     assert json.loads(path.read_text())["models"]["vae"]["kid"] is None
     assert len(report.read_metrics(tmp_path)) == 1
@@ -111,7 +111,7 @@ def test_write_read_and_schema(tmp_path):
 
 def test_report_has_tables_claims_and_figures(tmp_path):
     for s in range(2):
-        report.write_metrics(tmp_path / f"seed{s}" / "03_mnist" / "metrics.json",
+        report.write_metrics(tmp_path / f"seed{s}" / "04_mnist" / "metrics.json",
                              _run(seed=s, vae={"fd_domain": 2.0 + s}))
     path = report.write_report(tmp_path)
     text = path.read_text()
@@ -130,7 +130,7 @@ def test_where_metrics_are_read(tmp_path, monkeypatch):
     assert report.metrics_root(tmp_path / "x") == tmp_path / "x"
     # notebooks run by hand write <out>/<notebook>/metrics.json; older main-job runs below the
     # output folder (<out>/<run>/seed0/...) are not mixed in
-    report.write_metrics(tmp_path / "out" / "03_mnist" / "metrics.json", _run())
-    report.write_metrics(tmp_path / "out" / "2026-run" / "seed0" / "03_mnist" / "metrics.json",
+    report.write_metrics(tmp_path / "out" / "04_mnist" / "metrics.json", _run())
+    report.write_metrics(tmp_path / "out" / "2026-run" / "seed0" / "04_mnist" / "metrics.json",
                          _run(preset="smoke"))
     assert [m["preset"] for m in report.read_metrics(tmp_path / "out")] == ["classroom"]

@@ -171,25 +171,40 @@ class ACGAN(_Conditional):
             adversarial = -ops.mean(ops.softplus(logit))
         return adversarial + self.class_weight * self._class_loss(cls, labels)
 
-    def train_step(self, data):
+    def train_step(self, data, noise=None):
+        """One step of each player on a batch ``(x, labels)``: the discriminator, then the
+        generator. ``noise``, two ``(B, latent_dim)`` arrays (one per player), replaces the draws."""
+        x, labels = data[0], data[1]
+        y, shape = self._onehot(labels), (ops.shape(x)[0], self.latent_dim)
+        z_d, z_g = noise if noise is not None else (
+            keras.random.normal(shape, seed=self.seed_generator) for _ in range(2))
+        d_loss, d_class, real_logit, fake_logit, real_cls = self.discriminator_step(x, y, labels,
+                                                                                    z_d)
+        g_loss = self.generator_step(y, labels, z_g)
+        return self._update(d_loss, g_loss, d_class, real_logit, fake_logit, real_cls, labels)
+
+    def discriminator_step(self, x, y, labels, z):
+        """One step of the discriminator: real -> 1, generated (from ``z``) -> 0, the class."""
         import tensorflow as tf
 
-        x, labels = data[0], data[1]
-        y, noise = self._onehot(labels), (ops.shape(x)[0], self.latent_dim)
-        z = keras.random.normal(noise, seed=self.seed_generator)
-        with tf.GradientTape() as tape:  # the discriminator: real -> 1, fake -> 0, the class
+        with tf.GradientTape() as tape:
             real_logit, real_cls = self.judge(x, y, training=True)
             fake_logit, fake_cls = self.judge(self.generator([z, y], training=True), y,
                                               training=True)
             d_loss, d_class = self.discriminator_loss(real_logit, real_cls, fake_logit,
                                                       fake_cls, labels)
         gradient_step(tape, self.d_optimizer, d_loss, self.discriminator.trainable_variables)
-        z = keras.random.normal(noise, seed=self.seed_generator)
-        with tf.GradientTape() as tape:  # the generator: fool it, with the class asked for
+        return d_loss, d_class, real_logit, fake_logit, real_cls
+
+    def generator_step(self, y, labels, z):
+        """One step of the generator: fool the discriminator, with the class asked for."""
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
             logit, cls = self.judge(self.generator([z, y], training=True), y, training=True)
             g_loss = self.generator_loss(logit, cls, labels)
         gradient_step(tape, self.g_optimizer, g_loss, self.generator.trainable_variables)
-        return self._update(d_loss, g_loss, d_class, real_logit, fake_logit, real_cls, labels)
+        return g_loss
 
     def _update(self, d_loss, g_loss, d_class, real_logit, fake_logit, real_cls, labels):
         if len(labels.shape) == 1:

@@ -125,12 +125,15 @@ class ConditionalVAE(_Conditional):
                          + 0.5 * math.log(2 * math.pi))
         return ops.sum(ops.reshape(per_pixel, (ops.shape(x)[0], -1)), axis=1)
 
-    def reparameterize(self, mean, log_var):
+    def reparameterize(self, mean, log_var, eps=None):
         """``num_samples`` (L) draws from q(z|x, y) for each image, ``z = mean + sigma * eps``
         with ``eps ~ N(0, I)`` (Eq. (3)), so that the gradient flows through ``mean`` and
-        ``sigma``: ``(L * B, latent_dim)``, the L draws of the batch one after another."""
+        ``sigma``: ``(L * B, latent_dim)``, the L draws of the batch one after another. ``eps``
+        ``(L, B, latent_dim)`` (or ``(B, latent_dim)`` when L is 1) replaces the draw."""
         b, d, big_l = ops.shape(mean)[0], self.latent_dim, self.num_samples
-        eps = keras.random.normal((big_l, b, d), seed=self.seed_generator)
+        if eps is None:
+            eps = keras.random.normal((big_l, b, d), seed=self.seed_generator)
+        eps = ops.reshape(ops.convert_to_tensor(eps, dtype="float32"), (big_l, b, d))
         z = ops.expand_dims(mean, 0) + ops.exp(0.5 * log_var)[None] * eps  # (L, B, D)
         return ops.reshape(z, (big_l * b, d))
 
@@ -138,13 +141,13 @@ class ConditionalVAE(_Conditional):
         """``KL(q(z|x, y) || N(0, I))`` of each image in closed form, ``(B,)`` nats."""
         return 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=1)
 
-    def losses_per_image(self, x, labels, training=False):
+    def losses_per_image(self, x, labels, training=False, eps=None):
         """The two terms of the negative ELBO of each image, ``(reconstruction, KL)``, ``(B,)``
         nats each: ``-log p(x|z, y)`` averaged over the L draws of :meth:`reparameterize`
-        (Eqs. (2)-(3)), and :meth:`kl_divergence`."""
+        (Eqs. (2)-(3); ``eps`` as there), and :meth:`kl_divergence`."""
         x = ops.convert_to_tensor(x, dtype="float32")
         mean, log_var = self.encode(x, labels, training=training)  # (B, D) each
-        z = self.reparameterize(mean, log_var)  # (L * B, D)
+        z = self.reparameterize(mean, log_var, eps)  # (L * B, D)
         y, big_l = self._onehot(labels), self.num_samples
         if big_l > 1:  # the batch once per draw
             x, y = ops.tile(x, (big_l, 1, 1, 1)), ops.tile(y, (big_l, 1))
@@ -170,12 +173,13 @@ class ConditionalVAE(_Conditional):
         return self._track({"loss": loss, "reconstruction": ops.mean(recon), "kl": ops.mean(kl),
                             "elbo": -ops.mean(recon + kl)})
 
-    def train_step(self, data):
+    def train_step(self, data, eps=None):
+        """One gradient step on a batch ``(x, labels)``; ``eps`` as in :meth:`reparameterize`."""
         import tensorflow as tf
 
         x, labels = data[0], data[1]
         with tf.GradientTape() as tape:
-            recon, kl = self.losses_per_image(x, labels, training=True)
+            recon, kl = self.losses_per_image(x, labels, training=True, eps=eps)
             loss = self.objective(recon, kl)
         gradient_step(tape, self.optimizer, loss, self.trainable_variables)
         return self._update(recon, kl, loss)
