@@ -96,9 +96,10 @@ def reparameterize(fn):
         "leaves out the mean: z must be mean + sigma * eps.": sigma * eps,
     }, "z")
     grads = [tape.gradient(total, v) for v in (mean, log_var)]
-    if any(g is None for g in grads):
-        raise AssertionError("z has the right values, but no gradient reaches mean or log_var: "
-                             "compute it with keras.ops (or TensorFlow), not NumPy.")
+    cut = [name for name, g in zip(("mean", "log_var"), grads) if g is None]
+    if cut:
+        raise AssertionError(f"z has the right values, but no gradient reaches {' or '.join(cut)}:"
+                             f" compute it with keras.ops (or TensorFlow), not NumPy.")
     _diagnose(grads[1], 0.5 * sigma * eps, {}, "the gradient of sum(z) with respect to log_var")
     _passed("z = mean + exp(log_var / 2) * eps, and its gradient reaches mean and log_var.")
 
@@ -173,9 +174,19 @@ def vae_loss(fn, arch: Architecture | None = None, beta: float = 4.0):
     logits = rng.normal(0, 2, x.shape).astype(np.float32)
     mean, log_var = (rng.normal(size=(len(x), arch.latent_dim)).astype(np.float32)
                      for _ in range(2))
+    import tensorflow as tf
+
+    if beta == 1:
+        raise ValueError("Check the loss with beta != 1, or a missing beta goes unseen.")
     vae = _vae(arch, beta=beta)
     recon, kl = vae.neg_log_likelihood(x, logits), vae.kl_divergence(mean, log_var)
-    loss, got_recon, got_kl = fn(x, logits, mean, log_var, beta)
+    inputs = _tensors(logits, mean, log_var)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        loss, got_recon, got_kl = fn(tf.constant(x), *inputs, beta)
+        total = ops.convert_to_tensor(loss)
+    cut = [n for n, g in zip(("logits", "mean", "log_var"), tape.gradient(total, inputs))
+           if g is None]
     pixels = int(np.prod(arch.image_shape))
     probs = ops.sigmoid(logits)
     _diagnose(got_recon, recon, {
@@ -185,8 +196,6 @@ def vae_loss(fn, arch: Architecture | None = None, beta: float = 4.0):
         "the reconstruction term is averaged over the pixels: sum it over each image's pixels.":
             recon / pixels,
         "the reconstruction term has the wrong sign: it is -log p(x|z), positive.": -recon,
-        "the reconstruction term is summed over the batch: keep one value per image.":
-            ops.sum(recon) + 0 * recon,
         "the reconstruction term swaps x and the prediction.":
             ops.sum(ops.reshape(-(probs * ops.log(ops.clip(x, 1e-7, 1)) + (1 - probs)
                                   * ops.log(ops.clip(1 - x, 1e-7, 1))), (len(x), -1)), 1),
@@ -208,6 +217,9 @@ def vae_loss(fn, arch: Architecture | None = None, beta: float = 4.0):
         "the loss is summed over the batch: take the mean over images.":
             ops.sum(recon + beta * kl),
     }, "the loss")
+    if cut:
+        raise AssertionError(f"the loss has the right value, but no gradient reaches "
+                             f"{', '.join(cut)}: compute it with keras.ops, not NumPy.")
     _passed(f"reconstruction (Bernoulli, from logits), KL (closed form) and loss = mean(recon + "
             f"{beta:g} KL) equal the package's.")
 
@@ -218,6 +230,8 @@ def vae_step(model_class, arch: Architecture, beta: float = 4.0, learning_rate: 
     """Check ``model_class(arch, beta)``, a ``keras.Model`` whose ``encoder`` and ``decoder`` are
     the networks above and whose ``train_step((x, labels), eps=...)`` returns ``{"loss": ...}``,
     against :class:`ConditionalVAE`: the loss and every weight after one SGD step."""
+    if beta == 1:
+        raise ValueError("Check the step with beta != 1, or a missing beta goes unseen.")
     x, labels, rng = _inputs(arch)
     eps = rng.normal(size=(len(x), arch.latent_dim)).astype(np.float32)
     x, labels, eps = _tensors(x, labels, eps)  # as fit() gives them

@@ -65,16 +65,31 @@ def clear_solutions(source: str, markdown: bool = False) -> str:
     return cleared
 
 
+STUDENT_NOTE = ("Student version: open this file in JupyterLab, or upload it to Colab (File > "
+                "Upload notebook).")
+
+
 def student_versions(out_dir: Path, folder: Path = NOTEBOOK_DIR) -> list[Path]:
     """Write the student version of every notebook into ``out_dir``: each solution replaced by
-    its stub (:func:`clear_solutions`), every output cleared. Returns the files written."""
+    its stub (:func:`clear_solutions`), every output cleared, and the Colab link, which opens the
+    teacher version, replaced by a note. Returns the files written.
+
+    Raises:
+        ValueError: ``out_dir`` is the folder of the teacher versions.
+    """
     out_dir = Path(out_dir)
+    if out_dir.resolve() == Path(folder).resolve():
+        raise ValueError(f"{out_dir} holds the teacher versions: write the student versions "
+                         "into another folder.")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in list_notebooks(folder):
         nb = json.loads(path.read_text())
         for cell in nb["cells"]:
             source = clear_solutions("".join(cell["source"]), cell["cell_type"] == "markdown")
+            if cell["cell_type"] == "markdown":  # the Colab link opens the teacher version
+                source = re.sub(r"\[Open in Colab\]\([^)]*\)", STUDENT_NOTE, source)
+                source = source.replace("**Solutions (teacher version).**", "**Your answers.**")
             cell["source"] = source.splitlines(keepends=True)
             if cell["cell_type"] == "code":
                 cell["outputs"], cell["execution_count"] = [], None

@@ -80,6 +80,11 @@ WRONG = [
      "reads the decoder's logits as probabilities"),
     ("vae_loss", "ops.sum(ops.reshape(per_pixel", "ops.mean(ops.reshape(per_pixel",
      "averaged over the pixels"),
+    ("vae_loss", "ops.exp(log_var) + ops.square(mean)", "ops.exp(0.5 * log_var) + ops.square(mean)",
+     "uses the standard deviation where the variance belongs"),
+    ("vae_loss", "per_pixel = ops.softplus(logits) - x * logits",
+     "per_pixel = np.logaddexp(0, logits) - np.asarray(x) * np.asarray(logits)",
+     "no gradient reaches logits"),
     ("vae_step", "vae_loss(x, logits, mean, log_var, self.beta)",
      "vae_loss(x, logits, mean, log_var, 1.0)", "the loss leaves out beta"),
     ("vae_step", "tape.gradient(loss, self.trainable_variables)\n"
@@ -99,6 +104,12 @@ WRONG = [
     ("acgan_step", "self.generator([noise[1], y]", "self.generator([noise[0], y]",
      "reuses the discriminator's noise"),
     ("acgan_step", "+ ce(labels, real_class)", "", "the class term on real images is missing"),
+    ("acgan_step", "bce(ops.ones_like(real_logit), real_logit) + ce(labels, real_class)\n"
+     "                      + bce(ops.zeros_like(fake_logit), fake_logit)",
+     "bce(ops.zeros_like(real_logit), real_logit) + ce(labels, real_class)\n"
+     "                      + bce(ops.ones_like(fake_logit), fake_logit)", "have swapped targets"),
+    ("acgan_step", "g_loss = bce(ops.ones_like(logit), logit)",
+     "g_loss = bce(ops.zeros_like(logit), logit)", "the generator's target is 0"),
 ]
 
 

@@ -55,6 +55,15 @@ def test_the_command_writes_every_notebook_without_solutions_or_outputs(tmp_path
         assert text.count("NotImplementedError()") + text.count("YOUR ANSWER HERE") >= solutions
         assert len(check_cells(student)) == len(check_cells(json.loads(path.read_text())))
     assert check_cells(json.loads((tmp_path / "03_build_the_models.ipynb").read_text()))
+    assert "colab.research.google.com" not in text and runner.STUDENT_NOTE in text
+    assert "Solutions (teacher version)" not in text
+
+
+def test_the_teacher_versions_are_never_overwritten(capsys):
+    before = {p: p.read_bytes() for p in runner.list_notebooks()}
+    assert main(["student-version", str(runner.NOTEBOOK_DIR)]) == 2
+    assert "holds the teacher versions" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in runner.list_notebooks()} == before
 
 
 @pytest.mark.notebooks
