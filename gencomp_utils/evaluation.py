@@ -93,19 +93,21 @@ def judge_samples(fake, fake_labels, real, real_features, classifier, inception=
         seed: seed of KID's subsets.
 
     Returns:
-        ``fd_domain``, ``kid``, ``kid_std``, ``precision``, ``recall``, ``sharpness_ratio``,
-        ``conditional_accuracy``, ``fid``, ``collapsed``.
+        ``fd_domain``, ``kid``, ``kid_std``, ``precision``, ``recall``, ``density``,
+        ``coverage``, ``sharpness_ratio``, ``conditional_accuracy``, ``fid``, ``collapsed``.
     """
     f = classifier.features(fake)
     kid, kid_std = metrics.kernel_inception_distance(real_features, f, subsets=10,
                                                      subset_size=min(1000, len(f)), seed=seed)
     precision, recall = metrics.precision_recall(real_features, f, k=3)
+    density, coverage = metrics.density_coverage(real_features, f, k=5)
     fid = None
     if inception is not None and real_inception is not None:
         fid = metrics.frechet_distance(real_inception, metrics.inception_features(fake, inception))
     return {
         "fd_domain": metrics.frechet_distance(real_features, f),
         "kid": kid, "kid_std": kid_std, "precision": precision, "recall": recall,
+        "density": density, "coverage": coverage,
         "sharpness_ratio": metrics.sharpness_ratio(fake, real),
         "conditional_accuracy": classifier.conditional_accuracy(fake, fake_labels).overall,
         "fid": fid,
@@ -206,6 +208,7 @@ def experiment_metrics(dataset: str, session, splits, runs: dict, classifier, x_
             "seconds_to_threshold": None if reached is None else reached * per_step,
             "epochs_to_threshold": None if reached is None else reached / h["steps_per_epoch"],
             "oscillation": metrics.oscillation(curve["fd_domain"]),
+            "log_oscillation": metrics.log_oscillation(curve["fd_domain"]),
             "collapsed": bool(m["collapsed"] or h.get("collapsed_at") is not None),
             "curve": curve,
         })

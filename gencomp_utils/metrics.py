@@ -183,6 +183,106 @@ def oscillation(values, last: int = 5) -> float:
     return float(residual.std())
 
 
+def log_oscillation(values) -> float:
+    """How much a quality curve (an FD over training) swings, scale-free: the standard deviation
+    of log FD around its straight-line trend over the second half of the evaluations. A steady
+    improvement gives 0; FD swinging by a factor e about its trend gives about 1, whatever FD's
+    units, so models and data sets compare."""
+    v = np.asarray([x for x in values if x is not None], np.float64)
+    v = np.log(np.maximum(v[len(v) // 2:], 1e-12))
+    if len(v) < 3:
+        return 0.0
+    t = np.arange(len(v))
+    return float((v - np.polyval(np.polyfit(t, v, 1), t)).std())
+
+
+def density_coverage(real_features, fake_features, k: int = 5) -> tuple[float, float]:
+    """Density and coverage (Naeem et al., 2020), with the k-nearest-neighbour balls of the real
+    samples. Density: how many real balls hold each generated sample, over k (about 1 when the
+    two match; above 1 where samples crowd the dense regions). Coverage: the share of real samples
+    whose ball holds at least one generated sample (1 when every real region is reached)."""
+    real = _as_features(real_features, "real_features")
+    fake = _as_features(fake_features, "fake_features")
+    if k >= len(real):
+        raise ValueError(f"k={k} needs more than {k} real samples.")
+    radii = _knn_radii(real, k)  # (N,) distance of each real sample to its k-th neighbour
+    inside = np.sqrt(_pairwise_sq(real, fake)) <= radii[:, None]  # (N real, M fake)
+    return float(inside.sum() / (k * len(fake))), float(inside.any(axis=1).mean())
+
+
+def mann_whitney(a, b) -> tuple[float, float]:
+    """The Mann-Whitney U of ``a`` against ``b`` (pairs with a > b, ties counting 1/2) and its
+    exact two-sided p-value: the share of all ways to split the pooled values into groups of
+    ``len(a)`` and ``len(b)`` whose U is at least as far from its mean ``len(a) len(b) / 2``
+    (252 splits for 5 against 5, whose smallest p is 2/252). No approximation, ties included."""
+    from itertools import combinations
+    from math import comb
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) == 0 or len(b) == 0:
+        raise ValueError("Both groups need at least one value.")
+    if comb(len(a) + len(b), len(a)) > 1_000_000:
+        raise ValueError(f"{len(a)} against {len(b)} values: too many splits to enumerate.")
+    pooled = np.concatenate([a, b])
+    wins = (pooled[:, None] > pooled[None, :]) + 0.5 * (pooled[:, None] == pooled[None, :])
+
+    def u(group):
+        rest = np.setdiff1d(np.arange(len(pooled)), group)
+        return wins[np.ix_(group, rest)].sum()
+
+    centre = len(a) * len(b) / 2
+    observed = abs(u(np.arange(len(a))) - centre)
+    splits = [abs(u(np.array(g)) - centre) for g in combinations(range(len(pooled)), len(a))]
+    return float(u(np.arange(len(a)))), float(np.mean(np.array(splits) >= observed - 1e-9))
+
+
+MIN_SEEDS = 5  # training seeds per model before a verdict
+ALPHA = 0.05  # the largest exact two-sided p-value that counts
+
+
+def seed_verdict(claim_values, other_values, higher_supports: bool = True) -> dict:
+    """The course's rule for a claim over training seeds, written down before any run.
+
+    The claim is that the measure is higher (``higher_supports``) or lower for one model than for
+    the other, each value from one training seed. With at least :data:`MIN_SEEDS` seeds on each
+    side, the claim **holds** when the exact two-sided Mann-Whitney p-value (:func:`mann_whitney`)
+    is at most :data:`ALPHA` and the medians differ in the claimed direction, **does not hold**
+    when p is at most :data:`ALPHA` and they differ the other way, and is **inconclusive**
+    otherwise. Against a fixed bar (``other_values`` one number, e.g. an accuracy of 0.9) it holds
+    when every seed is on the claimed side (5 of 5: a sign test's one-sided p of 1/32), does not
+    hold when every seed is on the other side, and is inconclusive otherwise.
+
+    Returns:
+        ``{"verdict", "claim_median", "other_median", "p", "two_spreads"}``: the verdict, the
+        medians, the p-value (None against a bar), and the older rule's verdict beside it (a gap
+        larger than twice the larger standard deviation, :func:`verdict`).
+    """
+    a = np.asarray([v for v in claim_values if v is not None], np.float64)
+    b = np.asarray([v for v in other_values if v is not None], np.float64)
+    sign = 1.0 if higher_supports else -1.0
+    out = {"claim_median": float(np.median(a)) if len(a) else None,
+           "other_median": float(np.median(b)) if len(b) else None, "p": None}
+    finite = np.all(np.isfinite(np.concatenate([a, b])))
+    spreads = [float(a.std()) if finite else 0.0, float(b.std()) if finite and len(b) > 1 else 0.0]
+    out["two_spreads"] = verdict(float(np.mean(a)) if finite else out["claim_median"], spreads[0],
+                                 float(np.mean(b)) if finite else out["other_median"],
+                                 spreads[1], higher_supports) if len(a) and len(b) else "n/a"
+    if len(a) < MIN_SEEDS or (len(b) > 1 and len(b) < MIN_SEEDS):
+        n = min(len(a), len(b)) if len(b) > 1 else len(a)
+        out["verdict"] = f"inconclusive ({n} seed{'s' if n != 1 else ''}; {MIN_SEEDS} needed)"
+        return out
+    if len(b) == 1:  # a fixed bar
+        side = sign * (a - b[0])
+        out["verdict"] = ("holds" if np.all(side > 0) else
+                          "does not hold" if np.all(side < 0) else "inconclusive")
+        return out
+    _, out["p"] = mann_whitney(a, b)
+    direction = sign * (out["claim_median"] - out["other_median"])
+    out["verdict"] = ("inconclusive" if out["p"] > ALPHA or direction == 0 else
+                      "holds" if direction > 0 else "does not hold")
+    return out
+
+
 def first_reaching(values, steps, threshold: float, lower_is_better: bool = True):
     """The first step at which a metric reaches ``threshold`` (fixed before the run), or None."""
     for v, s in zip(values, steps):

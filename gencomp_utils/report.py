@@ -27,6 +27,8 @@ Model measurements (``None`` where a measure does not apply or was skipped):
     fid, fid_note         FID with InceptionV3 ImageNet weights, or None and why it was skipped
     kid, kid_std          kernel distance on the domain classifier features
     precision, recall     k-NN manifold precision and recall (domain classifier features)
+    density, coverage     Naeem et al. (2020), k = 5, on the same features (absent in files
+                          written before they were measured)
     sharpness_ratio       Laplacian variance of samples over that of real images (1 = as sharp)
     conditional_accuracy  share of samples for class y that the domain classifier assigns to y
     log_likelihood_nats   VAE only: importance-weighted bound on log p(x|y), nats per image
@@ -36,6 +38,8 @@ Model measurements (``None`` where a measure does not apply or was skipped):
     train_seconds, steps, images_seen
     steps_to_threshold, seconds_to_threshold, epochs_to_threshold   (None: never reached)
     oscillation           spread of fd_domain over the last evaluations
+    log_oscillation       spread of log fd_domain around its trend over the second half of the
+                          evaluations: scale-free (computed from ``curve`` where absent)
     collapsed             a collapsed batch was seen during training
     curve                 {"step", "seconds", "fd_domain", "conditional_accuracy"}: lists, one
                           entry per evaluation during training (seconds: training time)
@@ -50,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from . import paths
-from .metrics import verdict
+from .metrics import MIN_SEEDS, log_oscillation, seed_verdict
 
 SCHEMA = 1
 MODELS = ("vae", "gan")
@@ -62,6 +66,8 @@ TABLE_ROWS = [
     ("kid", "KID (domain classifier)", True),
     ("precision", "precision", False),
     ("recall", "recall", False),
+    ("density", "density", False),
+    ("coverage", "coverage", False),
     ("sharpness_ratio", "sharpness (generated / real)", False),
     ("conditional_accuracy", "conditional accuracy", False),
     ("log_likelihood_nats", "log-likelihood bound (nats/image)", False),
@@ -70,9 +76,11 @@ TABLE_ROWS = [
     ("seconds_to_threshold", "seconds to the quality threshold", True),
     ("epochs_to_threshold", "epochs to the quality threshold", True),
     ("oscillation", "oscillation of FD (last evaluations)", True),
+    ("log_oscillation", "oscillation of log FD (second half)", True),
 ]
-REQUIRED_MODEL_KEYS = [k for k, _, _ in TABLE_ROWS] + ["train_seconds", "steps", "images_seen",
-                                                       "collapsed", "curve"]
+LATER_KEYS = ("density", "coverage", "log_oscillation")  # absent from earlier files
+REQUIRED_MODEL_KEYS = [k for k, _, _ in TABLE_ROWS if k not in LATER_KEYS] + [
+    "train_seconds", "steps", "images_seen", "collapsed", "curve"]
 
 
 def validate_metrics(m: dict) -> dict:
@@ -131,6 +139,7 @@ class Stat:
     mean: float | None
     spread: float
     n: int
+    values: tuple = ()  # one per seed
 
     def __str__(self) -> str:
         if self.mean is None:
@@ -155,7 +164,7 @@ def stat(values, missing_as: float | None = None) -> Stat:
         return Stat(None, 0.0, 0)
     finite = all(math.isfinite(v) for v in vals)  # inf: a threshold some seed never reached
     spread = float(np.std(vals)) if len(vals) > 1 and finite else 0.0
-    return Stat(float(np.mean(vals)), spread, len(vals))
+    return Stat(float(np.mean(vals)), spread, len(vals), tuple(vals))
 
 
 def group(runs: list[dict]) -> dict:
@@ -229,7 +238,8 @@ CLAIMS = [
              "noise).",
           "sharpness ratio (Laplacian variance of samples over real images): higher for the GAN"),
     Claim(3, "GAN training is unstable: image quality oscillates and can collapse to grey images.",
-          "spread of FD over the last evaluations: larger for the GAN (collapses are counted too)"),
+          "spread of log FD around its trend over the second half of training (scale-free): "
+          "larger for the GAN; and collapses per seed: more for the GAN"),
     Claim(4, "VAE blur grows with the diversity of the data set (MNIST to CIFAR-10).",
           "the VAE's sharpness ratio: higher on MNIST than on CIFAR-10"),
     Claim(5, "On CelebA, GAN faces are sharper while VAE faces look more natural.",
@@ -239,7 +249,6 @@ CLAIMS = [
 ]
 REALISTIC_ACCURACY = 0.9
 JUDGE_FREE = {"sharpness_ratio"}  # measured on the pixels: the same whoever the judge
-MIN_SEEDS = 3  # a verdict needs the spread across at least this many seeds
 
 
 def _evidence(ms: list[dict], judged: bool = True):
@@ -250,15 +259,26 @@ def _evidence(ms: list[dict], judged: bool = True):
     for dataset in {m["dataset"] for m in ms} if judged else ():
         if len(judges([m for m in ms if m["dataset"] == dataset])) > 1:
             return False, f"inconclusive ({dataset}: the seeds were judged by different classifiers)"
-    seeds = len({(m["dataset"], m["seed"]) for m in ms}) // max(1, len({m["dataset"] for m in ms}))
-    if seeds < MIN_SEEDS:
-        return False, f"inconclusive ({seeds} seed{'s' if seeds != 1 else ''}; {MIN_SEEDS} needed)"
     return True, ""
 
 
-def _judge(a, b, higher_supports, ms, judged=True):
+def _seeds(values) -> str:
+    return ", ".join(_fmt(v) if math.isfinite(v) else "never" for v in values)
+
+
+def _judge(a: Stat, b: Stat, higher_supports, ms, judged=True, names=("", "")):
+    """The verdict of :func:`gencomp_utils.metrics.seed_verdict` on two measures over seeds, and
+    the numbers behind it: every seed's value, the medians, the exact p-value, and the verdict
+    of the older rule (a gap larger than twice the spread)."""
     ok, instead = _evidence(ms, judged)
-    return verdict(a.mean, a.spread, b.mean, b.spread, higher_supports) if ok else instead
+    r = seed_verdict(a.values, b.values, higher_supports)
+    numbers = f"{names[0]} {_seeds(a.values)} (median {_fmt(r['claim_median'])})"
+    if b.n > 1 or b.values:
+        numbers += f" vs {names[1]} {_seeds(b.values)} (median {_fmt(r['other_median'])})"
+    if r["p"] is not None:
+        numbers += f", p = {r['p']:.3g}"
+    numbers += f"; twice-the-spread rule: {r['two_spreads']}"
+    return (r["verdict"] if ok else instead), numbers
 
 
 def _verdict_pair(runs, dataset, key, claim_model, higher_supports, missing_as=None):
@@ -266,12 +286,40 @@ def _verdict_pair(runs, dataset, key, claim_model, higher_supports, missing_as=N
     if not ms:
         return f"not run ({dataset})", ""
     other = "gan" if claim_model == "vae" else "vae"
-    a = stat([m["models"][claim_model].get(key) for m in ms], missing_as)
-    b = stat([m["models"][other].get(key) for m in ms], missing_as)
+    if key == "log_oscillation":  # earlier files lack it: from the curve
+        values = {k: [m["models"][k].get(key, log_oscillation(m["models"][k]["curve"]["fd_domain"]))
+                      for m in ms] for k in MODELS}
+    else:
+        values = {k: [m["models"][k].get(key) for m in ms] for k in MODELS}
+    a, b = stat(values[claim_model], missing_as), stat(values[other], missing_as)
     if a.mean is None or b.mean is None:
         return "not measured", ""
-    v = _judge(a, b, higher_supports, ms, judged=key not in JUDGE_FREE)
-    return v, f"{dataset}: {claim_model.upper()} {a} vs {other.upper()} {b}"
+    v, numbers = _judge(a, b, higher_supports, ms, judged=key not in JUDGE_FREE,
+                        names=(claim_model.upper(), other.upper()))
+    return v, f"{dataset} {key}: {numbers}"
+
+
+def _collapses(runs, dataset):
+    ms = group(runs).get(dataset)
+    if not ms:
+        return f"not run ({dataset})", ""
+    a, b = (stat([float(bool(m["models"][k]["collapsed"])) for m in ms]) for k in ("gan", "vae"))
+    v, numbers = _judge(a, b, True, ms, judged=False, names=("GAN", "VAE"))
+    return v, f"{dataset} collapsed (1) per seed: {numbers}"
+
+
+def _either(verdicts: list[str]) -> str:
+    """Two tests of one claim, either of which can support it: it holds when one holds and none
+    says the opposite."""
+    blocked = [v for v in verdicts if v.startswith(("not run", "not measured", "not evidence",
+                                                     "inconclusive ("))]
+    if blocked:
+        return blocked[0]
+    if "holds" in verdicts and "does not hold" not in verdicts:
+        return "holds"
+    if "does not hold" in verdicts and "holds" not in verdicts:
+        return "does not hold"
+    return "inconclusive"
 
 
 def _combine(verdicts: list[str]) -> str:
@@ -292,9 +340,11 @@ def _combine(verdicts: list[str]) -> str:
 def claim_verdicts(runs: list[dict]) -> list[dict]:
     """Each claim with its verdict and the numbers behind it.
 
-    A verdict is "holds" or "does not hold" only when the difference exceeds twice the spread
-    across at least three seeds; otherwise "inconclusive" (with fewer seeds it says how many).
-    Runs of the smoke preset are "not evidence".
+    The rule is :func:`gencomp_utils.metrics.seed_verdict`: at least five training seeds per
+    model, an exact two-sided Mann-Whitney p-value of at most 0.05 and the medians' direction
+    (every seed on one side, against a fixed bar); otherwise "inconclusive" (with too few seeds it
+    says how many). Runs of the smoke preset are "not evidence"; seeds judged by different
+    classifiers give no verdict on the judge's measures.
     """
     out = []
     # 1: time to threshold (a run that never reaches it counts as infinitely slow).
@@ -304,8 +354,9 @@ def claim_verdicts(runs: list[dict]) -> list[dict]:
     per = [_verdict_pair(runs, d, "sharpness_ratio", "gan", True) for d in group(runs)] \
         or [("not run (any data set)", "")]
     out.append((CLAIMS[1], per))
-    per = [_verdict_pair(runs, d, "oscillation", "gan", True) for d in group(runs)] \
-        or [("not run (any data set)", "")]
+    per = [(_either([a[0], b[0]]), f"{a[1]}; {b[1]}") for d in group(runs)
+           for a, b in [(_verdict_pair(runs, d, "log_oscillation", "gan", True),
+                         _collapses(runs, d))]] or [("not run (any data set)", "")]
     out.append((CLAIMS[2], per))
     out.append((CLAIMS[3], [_blur_vs_diversity(runs)]))
     out.append((CLAIMS[4], [_verdict_pair(runs, "celeba", "sharpness_ratio", "gan", True),
@@ -328,8 +379,9 @@ def _blur_vs_diversity(runs):
     b = stat([m["models"]["vae"]["sharpness_ratio"] for m in g["cifar10"]])
     if a.mean is None or b.mean is None:
         return "not measured", ""
-    return (_judge(a, b, True, g["mnist"] + g["cifar10"], judged=False),
-            f"VAE sharpness ratio: mnist {a} vs cifar10 {b}")
+    v, numbers = _judge(a, b, True, g["mnist"] + g["cifar10"], judged=False,
+                        names=("mnist", "cifar10"))
+    return v, f"VAE sharpness ratio: {numbers}"
 
 
 def _realistic(runs, model):
@@ -339,8 +391,9 @@ def _realistic(runs, model):
     a = stat([m["models"][model]["conditional_accuracy"] for m in ms])
     if a.mean is None:
         return "not measured", ""
-    return (_judge(a, Stat(REALISTIC_ACCURACY, 0.0, 1), True, ms),
-            f"mnist {model.upper()} conditional accuracy {a} vs {REALISTIC_ACCURACY}")
+    v, numbers = _judge(a, Stat(REALISTIC_ACCURACY, 0.0, 1, (REALISTIC_ACCURACY,)), True, ms,
+                        names=(model.upper(), "the bar"))
+    return v, f"mnist conditional accuracy: {numbers}"
 
 
 def claims_table_markdown(runs: list[dict]) -> str:

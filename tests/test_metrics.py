@@ -161,3 +161,57 @@ def test_inception_input_and_the_skip_without_weights(monkeypatch):
     monkeypatch.setattr(keras.applications, "InceptionV3", offline)
     model, why = metrics.inception_model()
     assert model is None and why.startswith("FID skipped") and "no network" in why
+
+
+def test_mann_whitney_exact_on_hand_worked_cases():
+    # 3 against 3, fully separated: U = 0; of the C(6, 3) = 20 splits, 2 are as extreme (U = 0
+    # or 9), so p = 2/20
+    assert metrics.mann_whitney([1, 2, 3], [4, 5, 6]) == (0.0, 0.1)
+    # 5 against 5, one crossing (6 > 5): U = 1. Splits at least as far from 12.5: U in {0, 1,
+    # 24, 25}, one split each, so p = 4/252
+    u, p = metrics.mann_whitney([1, 2, 3, 4, 6], [5, 7, 8, 9, 10])
+    assert u == 1.0 and p == pytest.approx(4 / 252)
+    assert metrics.mann_whitney([1, 2, 3, 4, 5], [6, 7, 8, 9, 10])[1] == pytest.approx(2 / 252)
+    # ties count 1/2 in U, and all-equal groups are as far from extreme as can be
+    assert metrics.mann_whitney([1, 1], [1, 1]) == (2.0, 1.0)
+    assert metrics.mann_whitney([2, 1], [1, 0])[0] == 3.5
+    with pytest.raises(ValueError, match="too many splits"):
+        metrics.mann_whitney(range(20), range(20, 40))
+
+
+def test_the_rule_over_seeds():
+    low, high = [1.0, 1.1, 1.2, 1.3, 1.4], [2.0, 2.1, 2.2, 2.3, 2.4]
+    assert metrics.seed_verdict(high, low)["verdict"] == "holds"
+    assert metrics.seed_verdict(low, high)["verdict"] == "does not hold"
+    assert metrics.seed_verdict(low, high, higher_supports=False)["verdict"] == "holds"
+    mixed = metrics.seed_verdict([1.0, 2.0, 1.2, 2.2, 1.4], [1.1, 2.1, 1.3, 2.3, 1.5])
+    assert mixed["verdict"] == "inconclusive" and mixed["p"] > 0.05
+    # four crossings of 25 pairs: p = 2 * 7 / 252 = 0.056 > 0.05, although the means differ by
+    # more than twice the spread would need on fewer, tighter seeds
+    near = metrics.seed_verdict([1, 2, 3, 5, 7], [4, 6, 8, 9, 10], higher_supports=False)
+    assert near["verdict"] == "inconclusive" and near["p"] == pytest.approx(14 / 252)
+    few = metrics.seed_verdict(high[:3], low[:3])
+    assert few["verdict"] == "inconclusive (3 seeds; 5 needed)" and few["two_spreads"] == "holds"
+    assert metrics.seed_verdict([0.95] * 5, [0.9])["verdict"] == "holds"  # a fixed bar
+    assert metrics.seed_verdict([0.95, 0.95, 0.95, 0.95, 0.85], [0.9])["verdict"] == "inconclusive"
+    assert metrics.seed_verdict([0.5] * 5, [0.9])["verdict"] == "does not hold"
+
+
+def test_density_and_coverage():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(500, 8))
+    density, coverage = metrics.density_coverage(real, rng.normal(size=(500, 8)))
+    assert 0.85 < density < 1.15 and coverage > 0.9  # the same distribution
+    assert metrics.density_coverage(real, real + 100) == (0.0, 0.0)  # nowhere near
+    one_mode = np.repeat(real[:1], 100, axis=0) + 0.01 * rng.normal(size=(100, 8))
+    density, coverage = metrics.density_coverage(real, one_mode)
+    assert coverage < 0.05  # one region reached: mode collapse
+
+
+def test_log_oscillation_is_scale_free_and_ignores_a_steady_trend():
+    steady = 10 * np.exp(-0.3 * np.arange(10))
+    swinging = steady * np.exp(0.5 * np.array([0, 0, 0, 0, 0, 1, -1, 1, -1, 1]))
+    assert metrics.log_oscillation(steady) < 1e-9
+    assert metrics.log_oscillation(swinging) > 0.3
+    assert metrics.log_oscillation(100 * swinging) == pytest.approx(metrics.log_oscillation(swinging))
+    assert metrics.log_oscillation([5.0, 3.0]) == 0.0  # too few evaluations

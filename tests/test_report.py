@@ -31,27 +31,27 @@ def _verdict(runs, number):
 
 def test_clear_win_clear_loss_and_overlap():
     sharp = [_run(seed=s, vae={"sharpness_ratio": 0.5 + 0.01 * s}, gan={"sharpness_ratio": 0.9 + 0.01 * s})
-             for s in range(3)]
+             for s in range(5)]
     assert _verdict(sharp, 2)["verdict"] == "holds"  # the GAN is clearly sharper
     blurry = [_run(seed=s, vae={"sharpness_ratio": 0.9 + 0.01 * s}, gan={"sharpness_ratio": 0.5})
-              for s in range(3)]
+              for s in range(5)]
     assert _verdict(blurry, 2)["verdict"] == "does not hold"
     overlap = [_run(seed=s, vae={"sharpness_ratio": 0.6 + 0.2 * s}, gan={"sharpness_ratio": 0.8})
-               for s in range(3)]
+               for s in range(5)]
     assert _verdict(overlap, 2)["verdict"] == "inconclusive"
 
 
-def test_fewer_than_three_seeds_give_no_verdict():
-    runs = [_run(seed=s, vae={"sharpness_ratio": 0.1}, gan={"sharpness_ratio": 0.9}) for s in range(2)]
-    assert _verdict(runs, 2)["verdict"] == "inconclusive (2 seeds; 3 needed)"
+def test_fewer_than_five_seeds_give_no_verdict():
+    runs = [_run(seed=s, vae={"sharpness_ratio": 0.1}, gan={"sharpness_ratio": 0.9}) for s in range(4)]
+    assert _verdict(runs, 2)["verdict"] == "inconclusive (4 seeds; 5 needed)"
 
 
 def test_seeds_judged_by_different_classifiers_give_no_verdict():
     """FD, KID, precision, recall and conditional accuracy live in the judge's features or its
     predictions: seeds measured by different judges do not compare, however clear the numbers
     look. Sharpness is measured on the pixels, whoever the judge."""
-    runs = [_run(seed=s, vae={"oscillation": 0.1, "sharpness_ratio": 0.1},
-                 gan={"oscillation": 0.9, "sharpness_ratio": 0.9}) for s in range(3)]
+    runs = [_run(seed=s, vae={"log_oscillation": 0.1, "sharpness_ratio": 0.1},
+                 gan={"log_oscillation": 0.9, "sharpness_ratio": 0.9}) for s in range(5)]
     assert _verdict(runs, 3)["verdict"] == _verdict(runs, 2)["verdict"] == "holds"
     assert "Judged by mnist-aaa.keras (held-out accuracy 0.990)" in \
         report.metrics_table_markdown(runs, "mnist")
@@ -73,7 +73,7 @@ def test_smoke_runs_are_not_evidence():
 
 def test_time_to_threshold_never_reached_counts_as_slowest():
     runs = [_run(seed=s, vae={"seconds_to_threshold": 100.0 + s}, gan={"seconds_to_threshold": None})
-            for s in range(3)]
+            for s in range(5)]
     assert _verdict(runs, 1)["verdict"] == "holds"
 
 
@@ -84,17 +84,17 @@ def test_claims_needing_other_data_sets_say_so():
 
 
 def test_blur_grows_with_diversity():
-    runs = [_run("mnist", s, vae={"sharpness_ratio": 0.8}) for s in range(3)]
-    runs += [_run("cifar10", s, vae={"sharpness_ratio": 0.3 + 0.01 * s}) for s in range(3)]
+    runs = [_run("mnist", s, vae={"sharpness_ratio": 0.8}) for s in range(5)]
+    runs += [_run("cifar10", s, vae={"sharpness_ratio": 0.3 + 0.01 * s}) for s in range(5)]
     assert _verdict(runs, 4)["verdict"] == "holds"
 
 
 def test_both_realistic_on_mnist():
     ok = [_run(seed=s, vae={"conditional_accuracy": 0.97}, gan={"conditional_accuracy": 0.95})
-          for s in range(3)]
+          for s in range(5)]
     assert _verdict(ok, 6)["verdict"] == "holds"
     bad = [_run(seed=s, vae={"conditional_accuracy": 0.97}, gan={"conditional_accuracy": 0.5})
-           for s in range(3)]
+           for s in range(5)]
     assert _verdict(bad, 6)["verdict"] == "does not hold"
 
 
@@ -134,3 +134,31 @@ def test_where_metrics_are_read(tmp_path, monkeypatch):
     report.write_metrics(tmp_path / "out" / "2026-run" / "seed0" / "04_mnist" / "metrics.json",
                          _run(preset="smoke"))
     assert [m["preset"] for m in report.read_metrics(tmp_path / "out")] == ["classroom"]
+
+
+def test_a_report_of_five_seeds_from_synthetic_files_gives_each_verdict(tmp_path):
+    """metrics.json of 5 seeds of every experiment, no training: the numbers call for "holds"
+    (claim 2: the GAN sharper on every data set), "does not hold" (claim 1: the VAE slower) and
+    "inconclusive" (claim 3: the same oscillation, no collapse), and the report shows every
+    seed's value, the medians and the exact p-value."""
+    folders = {"mnist": "04_mnist_experiment", "cifar10": "05_cifar10_experiment",
+               "celeba": "06_celeba_experiment"}
+    for dataset, folder in folders.items():
+        for s in range(5):
+            m = _run(dataset, s,
+                     vae={"sharpness_ratio": 0.2 + 0.01 * s, "seconds_to_threshold": 90.0 + s,
+                          "log_oscillation": 0.10 + 0.02 * s, "conditional_accuracy": 0.95},
+                     gan={"sharpness_ratio": 0.9 + 0.01 * s, "seconds_to_threshold": 40.0 + s,
+                          "log_oscillation": 0.11 + 0.02 * s, "conditional_accuracy": 0.97})
+            report.write_metrics(tmp_path / f"seed{s}" / folder / "metrics.json", m)
+    runs = report.read_metrics(tmp_path)
+    assert len(runs) == 15
+    assert _verdict(runs, 2)["verdict"] == "holds"
+    assert _verdict(runs, 1)["verdict"] == "does not hold"
+    assert _verdict(runs, 3)["verdict"] == "inconclusive"
+    assert _verdict(runs, 6)["verdict"] == "holds"
+    numbers = _verdict(runs, 2)["numbers"]
+    assert "GAN 0.9, 0.91, 0.92, 0.93, 0.94 (median 0.92)" in numbers
+    assert f"p = {2 / 252:.3g}" in numbers and "twice-the-spread rule: holds" in numbers
+    text = report.write_report(tmp_path).read_text()
+    assert "| 2 |" in text and "**holds**" in text and "**does not hold**" in text
