@@ -183,17 +183,30 @@ def oscillation(values, last: int = 5) -> float:
     return float(residual.std())
 
 
-def log_oscillation(values) -> float:
+def _non_increasing_fit(y: np.ndarray) -> np.ndarray:
+    """The non-increasing sequence closest to ``y`` in least squares (pool adjacent violators)."""
+    blocks = []  # [sum, count] of runs pooled to their mean
+    for v in y:
+        blocks.append([v, 1])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] < blocks[-1][0] / blocks[-1][1]:
+            s, c = blocks.pop()
+            blocks[-1][0] += s
+            blocks[-1][1] += c
+    return np.concatenate([np.full(c, s / c) for s, c in blocks])
+
+
+def log_oscillation(values) -> float | None:
     """How much a quality curve (an FD over training) swings, scale-free: the standard deviation
-    of log FD around its straight-line trend over the second half of the evaluations. A steady
-    improvement gives 0; FD swinging by a factor e about its trend gives about 1, whatever FD's
-    units, so models and data sets compare."""
+    of log FD around its trend over the second half of the evaluations, the trend being the
+    closest curve that never gets worse. Steady improvement, fast or levelling off, gives 0; FD
+    swinging by a factor e about its trend, or worsening, gives about 1, whatever FD's units, so
+    models and data sets compare. None with fewer than 3 finite evaluations in that half."""
     v = np.asarray([x for x in values if x is not None], np.float64)
-    v = np.log(np.maximum(v[len(v) // 2:], 1e-12))
+    v = v[len(v) // 2:]
+    v = np.log(v[np.isfinite(v) & (v > 0)])
     if len(v) < 3:
-        return 0.0
-    t = np.arange(len(v))
-    return float((v - np.polyval(np.polyfit(t, v, 1), t)).std())
+        return None
+    return float(np.sqrt(np.mean((v - _non_increasing_fit(v)) ** 2)))
 
 
 def density_coverage(real_features, fake_features, k: int = 5) -> tuple[float, float]:
@@ -206,7 +219,7 @@ def density_coverage(real_features, fake_features, k: int = 5) -> tuple[float, f
     if k >= len(real):
         raise ValueError(f"k={k} needs more than {k} real samples.")
     radii = _knn_radii(real, k)  # (N,) distance of each real sample to its k-th neighbour
-    inside = np.sqrt(_pairwise_sq(real, fake)) <= radii[:, None]  # (N real, M fake)
+    inside = np.sqrt(_pairwise_sq(real, fake)) < radii[:, None]  # (N real, M fake), as Naeem et al.
     return float(inside.sum() / (k * len(fake))), float(inside.any(axis=1).mean())
 
 
@@ -214,71 +227,89 @@ def mann_whitney(a, b) -> tuple[float, float]:
     """The Mann-Whitney U of ``a`` against ``b`` (pairs with a > b, ties counting 1/2) and its
     exact two-sided p-value: the share of all ways to split the pooled values into groups of
     ``len(a)`` and ``len(b)`` whose U is at least as far from its mean ``len(a) len(b) / 2``
-    (252 splits for 5 against 5, whose smallest p is 2/252). No approximation, ties included."""
-    from itertools import combinations
-    from math import comb
-
+    (252 splits for 5 against 5, whose smallest p is 2/252). No approximation, ties included:
+    the splits are counted by their sum of ranks (midranks for ties), not listed one by one."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if len(a) == 0 or len(b) == 0:
+    na, nb = len(a), len(b)
+    if na == 0 or nb == 0:
         raise ValueError("Both groups need at least one value.")
-    if comb(len(a) + len(b), len(a)) > 1_000_000:
-        raise ValueError(f"{len(a)} against {len(b)} values: too many splits to enumerate.")
     pooled = np.concatenate([a, b])
-    wins = (pooled[:, None] > pooled[None, :]) + 0.5 * (pooled[:, None] == pooled[None, :])
+    # Twice the midranks: whole numbers, so the rank sums index an array.
+    twice_rank = np.rint(rank_with_ties(pooled) * 2).astype(int)
+    # ways[j, s]: splits of the values seen so far with j in the first group, twice-rank sum s.
+    ways = np.zeros((na + 1, int(twice_rank.sum()) + 1))
+    ways[0, 0] = 1.0
+    for r in twice_rank:
+        ways[1:, r:] += ways[:-1, :ways.shape[1] - r].copy()
+    u_of = (np.arange(ways.shape[1]) / 2 - na * (na + 1) / 2)  # U of each rank sum
+    u = float(twice_rank[:na].sum() / 2 - na * (na + 1) / 2)
+    centre = na * nb / 2
+    far = np.abs(u_of - centre) >= abs(u - centre) - 1e-9
+    return u, float(ways[na, far].sum() / ways[na].sum())
 
-    def u(group):
-        rest = np.setdiff1d(np.arange(len(pooled)), group)
-        return wins[np.ix_(group, rest)].sum()
 
-    centre = len(a) * len(b) / 2
-    observed = abs(u(np.arange(len(a))) - centre)
-    splits = [abs(u(np.array(g)) - centre) for g in combinations(range(len(pooled)), len(a))]
-    return float(u(np.arange(len(a)))), float(np.mean(np.array(splits) >= observed - 1e-9))
+def rank_with_ties(x) -> np.ndarray:
+    """Ranks 1..n of ``x``, tied values sharing the mean of their ranks."""
+    x = np.asarray(x, np.float64)
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(1, len(x) + 1)
+    for v in np.unique(x):
+        ranks[x == v] = ranks[x == v].mean()
+    return ranks
 
 
 MIN_SEEDS = 5  # training seeds per model before a verdict
 ALPHA = 0.05  # the largest exact two-sided p-value that counts
 
 
-def seed_verdict(claim_values, other_values, higher_supports: bool = True) -> dict:
+def seed_verdict(claim_values, other_values=(), higher_supports: bool = True,
+                 bar: float | None = None, alpha: float = ALPHA) -> dict:
     """The course's rule for a claim over training seeds, written down before any run.
 
     The claim is that the measure is higher (``higher_supports``) or lower for one model than for
     the other, each value from one training seed. With at least :data:`MIN_SEEDS` seeds on each
     side, the claim **holds** when the exact two-sided Mann-Whitney p-value (:func:`mann_whitney`)
-    is at most :data:`ALPHA` and the medians differ in the claimed direction, **does not hold**
-    when p is at most :data:`ALPHA` and they differ the other way, and is **inconclusive**
-    otherwise. Against a fixed bar (``other_values`` one number, e.g. an accuracy of 0.9) it holds
-    when every seed is on the claimed side (5 of 5: a sign test's one-sided p of 1/32), does not
-    hold when every seed is on the other side, and is inconclusive otherwise.
+    is at most :data:`ALPHA` and U lies on the claimed side of its mean (most pairs of seeds agree
+    with the claim), **does not hold** when p is at most :data:`ALPHA` and U lies on the other
+    side, and is **inconclusive** otherwise (``alpha`` replaces :data:`ALPHA` where one claim
+    rests on several tests). Against a fixed ``bar`` (e.g. an accuracy of 0.9,
+    ``other_values`` unused) it holds when at least :data:`MIN_SEEDS` seeds are all strictly on
+    the claimed side (5 of 5: a sign test's one-sided p of 1/32), does not hold when they are all
+    on the other side, and is inconclusive otherwise. Missing values (None, NaN) are dropped.
 
     Returns:
         ``{"verdict", "claim_median", "other_median", "p", "two_spreads"}``: the verdict, the
-        medians, the p-value (None against a bar), and the older rule's verdict beside it (a gap
-        larger than twice the larger standard deviation, :func:`verdict`).
+        medians (the bar for ``other_median``), the p-value (None against a bar), and the older
+        rule's verdict beside it (a gap larger than twice the larger standard deviation,
+        :func:`verdict`; "inconclusive" where a value is infinite).
     """
-    a = np.asarray([v for v in claim_values if v is not None], np.float64)
-    b = np.asarray([v for v in other_values if v is not None], np.float64)
+    def present(values):
+        return np.asarray([v for v in values if v is not None and not np.isnan(v)], np.float64)
+
+    a, b = present(claim_values), present([bar] if bar is not None else other_values)
     sign = 1.0 if higher_supports else -1.0
     out = {"claim_median": float(np.median(a)) if len(a) else None,
            "other_median": float(np.median(b)) if len(b) else None, "p": None}
-    finite = np.all(np.isfinite(np.concatenate([a, b])))
-    spreads = [float(a.std()) if finite else 0.0, float(b.std()) if finite and len(b) > 1 else 0.0]
-    out["two_spreads"] = verdict(float(np.mean(a)) if finite else out["claim_median"], spreads[0],
-                                 float(np.mean(b)) if finite else out["other_median"],
-                                 spreads[1], higher_supports) if len(a) and len(b) else "n/a"
-    if len(a) < MIN_SEEDS or (len(b) > 1 and len(b) < MIN_SEEDS):
-        n = min(len(a), len(b)) if len(b) > 1 else len(a)
+    if not len(a) or not len(b):
+        out["two_spreads"] = "n/a"
+    elif not np.all(np.isfinite(np.concatenate([a, b]))):  # a threshold some seed never reached
+        out["two_spreads"] = "inconclusive"
+    else:
+        out["two_spreads"] = verdict(float(a.mean()), float(a.std()), float(b.mean()),
+                                     float(b.std()), higher_supports)
+    n = min(len(a), len(b)) if bar is None else len(a)
+    if n < MIN_SEEDS:
         out["verdict"] = f"inconclusive ({n} seed{'s' if n != 1 else ''}; {MIN_SEEDS} needed)"
         return out
-    if len(b) == 1:  # a fixed bar
-        side = sign * (a - b[0])
+    if bar is not None:
+        side = sign * (a - bar)
         out["verdict"] = ("holds" if np.all(side > 0) else
                           "does not hold" if np.all(side < 0) else "inconclusive")
         return out
-    _, out["p"] = mann_whitney(a, b)
-    direction = sign * (out["claim_median"] - out["other_median"])
-    out["verdict"] = ("inconclusive" if out["p"] > ALPHA or direction == 0 else
+    u, out["p"] = mann_whitney(a, b)
+    direction = sign * (u - len(a) * len(b) / 2)
+    out["verdict"] = ("inconclusive" if out["p"] > alpha or direction == 0 else
                       "holds" if direction > 0 else "does not hold")
     return out
 

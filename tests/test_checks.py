@@ -116,6 +116,14 @@ WRONG = [
 FAKE_CLASS = ("fake_logit, _ = self", "fake_logit, fake_class = self")
 
 
+def test_the_step_check_finds_each_network_updated_by_the_other_players_optimizer():
+    swapped = solutions(("self.update(self.d_optimizer, tape, d_loss", "self.update(X, tape, d_loss"),
+                        ("self.update(self.g_optimizer, tape, g_loss", "self.update(self.d_optimizer, tape, g_loss"),
+                        ("self.update(X, tape, d_loss", "self.update(self.g_optimizer, tape, d_loss"))
+    with pytest.raises(AssertionError, match="each optimizer updates only its own network"):
+        run("acgan_step", swapped)
+
+
 @pytest.mark.parametrize("check, old, new, diagnosis", WRONG,
                          ids=[f"{w[0]}-{w[3][:30]}" for w in WRONG])
 def test_each_check_rejects_a_wrong_answer_and_names_it(check, old, new, diagnosis):

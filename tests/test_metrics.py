@@ -1,6 +1,8 @@
 """Metrics: each checked against an independent computation, and against a wrong variant."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -175,8 +177,26 @@ def test_mann_whitney_exact_on_hand_worked_cases():
     # ties count 1/2 in U, and all-equal groups are as far from extreme as can be
     assert metrics.mann_whitney([1, 1], [1, 1]) == (2.0, 1.0)
     assert metrics.mann_whitney([2, 1], [1, 0])[0] == 3.5
-    with pytest.raises(ValueError, match="too many splits"):
-        metrics.mann_whitney(range(20), range(20, 40))
+    # many seeds: counted, not listed (C(40, 20) = 1.4e11 splits), 2 of them as extreme
+    assert metrics.mann_whitney(range(20), range(20, 40))[1] == pytest.approx(2 / math.comb(40, 20))
+
+
+def test_mann_whitney_counts_the_splits_that_enumeration_lists():
+    from itertools import combinations
+
+    def enumerated(a, b):  # every split of the pooled values, as the docstring defines p
+        pooled = np.concatenate([a, b])
+        wins = (pooled[:, None] > pooled[None, :]) + 0.5 * (pooled[:, None] == pooled[None, :])
+        u = [wins[np.ix_(g, [i for i in range(len(pooled)) if i not in g])].sum()
+             for g in combinations(range(len(pooled)), len(a))]
+        far = np.abs(np.array(u) - len(a) * len(b) / 2)
+        return u[0], np.mean(far >= far[0] - 1e-9)
+
+    rng = np.random.default_rng(0)
+    for size_a, size_b in [(5, 5), (3, 6), (6, 2), (4, 4)]:
+        for draw in (lambda n: rng.normal(size=n), lambda n: rng.integers(0, 3, n)):  # ties
+            a, b = np.asarray(draw(size_a), float), np.asarray(draw(size_b), float)
+            assert metrics.mann_whitney(a, b) == pytest.approx(enumerated(a, b))
 
 
 def test_the_rule_over_seeds():
@@ -186,15 +206,25 @@ def test_the_rule_over_seeds():
     assert metrics.seed_verdict(low, high, higher_supports=False)["verdict"] == "holds"
     mixed = metrics.seed_verdict([1.0, 2.0, 1.2, 2.2, 1.4], [1.1, 2.1, 1.3, 2.3, 1.5])
     assert mixed["verdict"] == "inconclusive" and mixed["p"] > 0.05
-    # four crossings of 25 pairs: p = 2 * 7 / 252 = 0.056 > 0.05, although the means differ by
-    # more than twice the spread would need on fewer, tighter seeds
+    # U = 3 (5 > 4, 7 > 4, 7 > 6); 7 of the 252 splits have U <= 3, and 7 have U >= 22, so
+    # p = 14/252 = 0.056 > 0.05: one split too many for a verdict
     near = metrics.seed_verdict([1, 2, 3, 5, 7], [4, 6, 8, 9, 10], higher_supports=False)
     assert near["verdict"] == "inconclusive" and near["p"] == pytest.approx(14 / 252)
+    # the direction is U's, not the medians': here both medians are infinite (never reached)
+    slow = metrics.seed_verdict([np.inf] * 5, [np.inf, np.inf, np.inf, 5, 6], higher_supports=False)
+    assert slow["p"] > 0.05 and slow["verdict"] == "inconclusive"
+    assert slow["two_spreads"] == "inconclusive"
+    never = metrics.seed_verdict([1, 2, 3, 4, 5], [np.inf] * 5, higher_supports=False)
+    assert never["verdict"] == "holds" and never["p"] == pytest.approx(2 / 252)
     few = metrics.seed_verdict(high[:3], low[:3])
     assert few["verdict"] == "inconclusive (3 seeds; 5 needed)" and few["two_spreads"] == "holds"
-    assert metrics.seed_verdict([0.95] * 5, [0.9])["verdict"] == "holds"  # a fixed bar
-    assert metrics.seed_verdict([0.95, 0.95, 0.95, 0.95, 0.85], [0.9])["verdict"] == "inconclusive"
-    assert metrics.seed_verdict([0.5] * 5, [0.9])["verdict"] == "does not hold"
+    assert metrics.seed_verdict([0.95] * 5, bar=0.9)["verdict"] == "holds"  # a fixed bar
+    assert metrics.seed_verdict([0.95] * 4 + [0.85], bar=0.9)["verdict"] == "inconclusive"
+    assert metrics.seed_verdict([0.95] * 4 + [0.9], bar=0.9)["verdict"] == "inconclusive"  # strictly
+    assert metrics.seed_verdict([0.5] * 5, bar=0.9)["verdict"] == "does not hold"
+    # one seed of the other model left is one seed, not a bar
+    assert metrics.seed_verdict(high, [1.0, None, None, None, np.nan])["verdict"] == \
+        "inconclusive (1 seed; 5 needed)"
 
 
 def test_density_and_coverage():
@@ -210,8 +240,12 @@ def test_density_and_coverage():
 
 def test_log_oscillation_is_scale_free_and_ignores_a_steady_trend():
     steady = 10 * np.exp(-0.3 * np.arange(10))
+    levelling = 3 + 40 * np.exp(-np.arange(10))  # fast, then flat: still no oscillation
     swinging = steady * np.exp(0.5 * np.array([0, 0, 0, 0, 0, 1, -1, 1, -1, 1]))
-    assert metrics.log_oscillation(steady) < 1e-9
+    worsening = np.concatenate([steady[:5], steady[4] * np.exp(0.5 * np.arange(1, 6))])
+    assert metrics.log_oscillation(steady) < 1e-9 and metrics.log_oscillation(levelling) < 1e-9
     assert metrics.log_oscillation(swinging) > 0.3
+    assert metrics.log_oscillation(worsening) > 0.3  # turning worse is not a trend to forgive
     assert metrics.log_oscillation(100 * swinging) == pytest.approx(metrics.log_oscillation(swinging))
-    assert metrics.log_oscillation([5.0, 3.0]) == 0.0  # too few evaluations
+    assert metrics.log_oscillation([5.0, 3.0, 4.0, 3.0]) is None  # too few evaluations
+    assert metrics.log_oscillation([9, 8, 7, 6, None, 5, np.nan, 4, 3]) < 1e-9  # gaps dropped

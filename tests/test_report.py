@@ -66,6 +66,40 @@ def test_seeds_judged_by_different_classifiers_give_no_verdict():
     assert "Judged by" not in report.metrics_table_markdown(runs[:1], "mnist")
 
 
+def test_instability_holds_on_either_test_at_half_the_bar():
+    """Claim 3: the GAN's log-FD oscillation larger, or its collapses more, each test at
+    p <= 0.025. Collapses in every GAN seed and none in the VAE's (p = 2/252) carry it alone,
+    also when the oscillation cannot be judged; oscillation that the other test contradicts
+    does not."""
+    runs = [_run(seed=s, gan={"collapsed": True}) for s in range(5)]  # curves too short
+    assert _verdict(runs, 3)["verdict"] == "holds"
+    for m in runs:
+        m["models"]["vae"]["log_oscillation"] = m["models"]["gan"]["log_oscillation"] = 0.5
+    assert _verdict(runs, 3)["verdict"] == "holds"
+    assert _verdict([_run(seed=s) for s in range(5)], 3)["verdict"] == "not measured"
+    runs[1]["judge"] = dict(runs[1]["judge"], sha1="ba9876543210")
+    assert _verdict(runs, 3)["verdict"] == "holds"
+    opposite = [_run(seed=s, vae={"collapsed": True, "log_oscillation": 0.1},
+                     gan={"log_oscillation": 0.9}) for s in range(5)]
+    assert _verdict(opposite, 3)["verdict"] == "inconclusive"
+    # p = 8/252 = 0.032: enough alone (0.05), not as one of two tests (0.025)
+    close = [_run(seed=s, vae={"log_oscillation": [0.1, 0.2, 0.3, 0.6, 0.65][s]},
+                  gan={"log_oscillation": [0.5, 0.7, 0.8, 0.9, 1.0][s]}) for s in range(5)]
+    assert "p = 0.0317" in _verdict(close, 3)["numbers"]
+    assert _verdict(close, 3)["verdict"] == "inconclusive"
+
+
+def test_a_seed_counts_once(tmp_path):
+    """A folder of an older notebook numbering holds the same seed again: the newer file
+    counts, and the seed only once."""
+    import os
+
+    report.write_metrics(tmp_path / "03_mnist_experiment" / "metrics.json", _run(preset="old"))
+    new = report.write_metrics(tmp_path / "04_mnist_experiment" / "metrics.json", _run())
+    os.utime(new, (new.stat().st_atime, new.stat().st_mtime + 10))
+    assert [m["preset"] for m in report.read_metrics(tmp_path)] == ["classroom"]
+
+
 def test_smoke_runs_are_not_evidence():
     runs = [_run(preset="smoke", vae={"sharpness_ratio": 0.1}, gan={"sharpness_ratio": 0.9})]
     assert _verdict(runs, 2)["verdict"] == "not evidence"
