@@ -148,7 +148,7 @@ def _curve(run) -> dict:
 
 def experiment_metrics(dataset: str, session, splits, runs: dict, classifier, x_eval, y_eval,
                        num_images: int | None = None, iwae_samples: int | None = None,
-                       use_inception: bool = True) -> dict:
+                       use_inception: bool = True, arms: dict | None = None) -> dict:
     """Measure a finished experiment and write its ``metrics.json`` (see
     :mod:`gencomp_utils.report` for the schema) into the session's output folder.
 
@@ -164,6 +164,9 @@ def experiment_metrics(dataset: str, session, splits, runs: dict, classifier, x_
         iwae_samples: importance samples of the VAE's likelihood bound (default: 8 under smoke,
             64 otherwise).
         use_inception: try InceptionV3 (FID); skipped with a note when its weights do not load.
+        arms: ``{name: Run}`` of VAEs trained beside the compared pair with another setting
+            (``"vae_beta1"``: the plain ELBO; ``"vae_beta1_fixed_sigma"``: and a fixed decoder
+            σ), their samples judged on the same real images, for the claims about blur.
 
     Returns:
         The metrics dict (also written to ``<out_dir>/metrics.json``).
@@ -220,5 +223,14 @@ def experiment_metrics(dataset: str, session, splits, runs: dict, classifier, x_
               "judge": {"file": Path(classifier.path).name, "accuracy": float(classifier.accuracy),
                         "sha1": hashlib.sha1(Path(classifier.path).read_bytes()).hexdigest()[:12]},
               "models": out}
+    if arms:
+        result["arms"] = {}
+        for key, run in arms.items():
+            fake = sample_like(run.model, labels, seed=session.seed + 7)
+            m = judge_samples(fake, labels, real, real_features, classifier, seed=session.seed)
+            del m["fid"]
+            result["arms"][key] = {"beta": run.model.beta, "likelihood": run.model.likelihood,
+                                   "gaussian_sigma": run.model.gaussian_sigma,
+                                   "steps": run.history["step"], **m}
     write_metrics(session.out_dir / "metrics.json", result)
     return result

@@ -33,7 +33,8 @@ def builders(image_shape, num_classes: int, preset, device, seed: int = 0,
         likelihood: the VAE decoder's default likelihood (``"bernoulli"`` or ``"gaussian"``).
 
     Returns:
-        ``(architecture, build_vae, build_gan)``; ``build_vae(likelihood=..., beta=...)`` and
+        ``(architecture, build_vae, build_gan)``; ``build_vae(likelihood=..., beta=...,
+        gaussian_sigma=...)`` (a fixed decoder σ; None learns it) and
         ``build_gan(projection=True, fake_class_loss=False)`` return fresh models, compiled with
         the preset's Adam learning rates.
     """
@@ -42,9 +43,11 @@ def builders(image_shape, num_classes: int, preset, device, seed: int = 0,
     arch = models.Architecture(tuple(image_shape), num_classes=int(num_classes),
                                latent_dim=preset.latent_dim, base_filters=preset.base_filters)
 
-    def build_vae(likelihood: str = likelihood, beta: float | None = None):
+    def build_vae(likelihood: str = likelihood, beta: float | None = None,
+                  gaussian_sigma: float | None = None):
         vae = models.ConditionalVAE(arch.image_shape, arch.num_classes, arch.latent_dim,
                                     arch.base_filters, likelihood=likelihood,
+                                    gaussian_sigma=gaussian_sigma,
                                     beta=preset.vae_beta if beta is None else beta,
                                     precision=device.precision, seed=seed)
         vae.compile(learning_rate=preset.vae_learning_rate)

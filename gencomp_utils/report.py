@@ -18,6 +18,11 @@ The ``metrics.json`` schema (version 1)::
       "models": {
         "vae": {<model measurements>},
         "gan": {<model measurements>}
+      },
+      "arms": {                      # optional: VAEs trained beside the pair, for claims 2 and 4
+        "vae_beta1": {"beta": 1.0, "likelihood": "gaussian", "gaussian_sigma": null,
+                      "steps": 2000, <sample measurements: fd_domain ... collapsed>},
+        "vae_beta1_fixed_sigma": {...}
       }
     }
 
@@ -61,6 +66,8 @@ from .metrics import ALPHA, MIN_SEEDS, log_oscillation, seed_verdict
 SCHEMA = 1
 MODELS = ("vae", "gan")
 MODEL_NAMES = {"vae": "conditional VAE", "gan": "AC-GAN"}
+# VAEs trained beside the pair for the claims about blur (``arms`` in metrics.json)
+ARM_NAMES = {"vae_beta1": "VAE (beta 1)", "vae_beta1_fixed_sigma": "VAE (beta 1, fixed sigma)"}
 # (key, label, lower is better)
 TABLE_ROWS = [
     ("fd_domain", "FD (domain classifier)", True),
@@ -240,14 +247,18 @@ CLAIMS = [
           "accuracy judged by the domain classifier): lower for the VAE"),
     Claim(2, "VAE samples are blurrier; GAN samples are sharper, with more detail (some of it "
              "noise).",
-          "sharpness ratio (Laplacian variance of samples over real images): higher for the GAN"),
+          "sharpness ratio (Laplacian variance of samples over real images): higher for the GAN "
+          "than for a VAE trained on the plain ELBO (beta = 1, as the paper trains), on each "
+          "data set where one was trained; the preset's beta beside it"),
     Claim(3, "GAN training is unstable: image quality oscillates and can collapse to grey images.",
           "spread of log FD around its trend over the second half of training (scale-free) "
           "larger for the GAN, or collapses per seed more for the GAN: either test can carry "
           "it, each at p <= 0.025 so that the pair keeps 0.05, unless the other says the "
           "opposite"),
     Claim(4, "VAE blur grows with the diversity of the data set (MNIST to CIFAR-10).",
-          "the VAE's sharpness ratio: higher on MNIST than on CIFAR-10"),
+          "the sharpness ratio of a beta = 1 VAE: higher on MNIST than on CIFAR-10, both with "
+          "the decoder's sigma learned and with it fixed (a learned sigma is a second KL "
+          "weight); the preset's beta beside it"),
     Claim(5, "On CelebA, GAN faces are sharper while VAE faces look more natural.",
           "sharpness ratio higher for the GAN, and FD lower and precision higher for the VAE"),
     Claim(6, "On low-diversity data (MNIST) both models give realistic samples.",
@@ -290,24 +301,52 @@ def _judge(a: Stat, b: Stat | None, higher_supports, ms, judged=True, names=("",
     return (r["verdict"] if ok else instead), numbers
 
 
-def _measure(model: dict, key: str):
-    if key == "log_oscillation" and key not in model:  # earlier files lack it: from the curve
-        return log_oscillation(model["curve"].get("fd_domain") or [])
-    return model.get(key)
+def _measure(m: dict, model: str, key: str):
+    """One seed's measure of a compared model or of an arm (None where it was not trained)."""
+    if model in ARM_NAMES:
+        return m.get("arms", {}).get(model, {}).get(key)
+    measures = m["models"][model]
+    if key == "log_oscillation" and key not in measures:  # earlier files: from the curve
+        return log_oscillation(measures["curve"].get("fd_domain") or [])
+    return measures.get(key)
 
 
-def _verdict_pair(runs, dataset, key, claim_model, higher_supports, missing_as=None, alpha=ALPHA):
+def _name(model: str) -> str:
+    return ARM_NAMES.get(model, model.upper())
+
+
+def _verdict_pair(runs, dataset, key, claim_model, higher_supports, missing_as=None, alpha=ALPHA,
+                  other=None):
     ms = group(runs).get(dataset)
     if not ms:
         return f"not run ({dataset})", ""
-    other = "gan" if claim_model == "vae" else "vae"
-    values = {k: [_measure(m["models"][k], key) for m in ms] for k in MODELS}
-    a, b = stat(values[claim_model], missing_as), stat(values[other], missing_as)
+    other = other or ("gan" if claim_model == "vae" else "vae")
+    a = stat([_measure(m, claim_model, key) for m in ms], missing_as)
+    b = stat([_measure(m, other, key) for m in ms], missing_as)
     if a.mean is None or b.mean is None:
         return "not measured", ""
     v, numbers = _judge(a, b, higher_supports, ms, judged=key not in JUDGE_FREE,
-                        names=(claim_model.upper(), other.upper()), alpha=alpha)
+                        names=(_name(claim_model), _name(other)), alpha=alpha)
     return v, f"{dataset} {key}: {numbers}"
+
+
+def _beside(part) -> tuple:
+    """A comparison shown beside a claim's test, outside its verdict."""
+    v, numbers = part
+    return None, numbers and f"beside it, the preset's beta ({v}): {numbers}"
+
+
+def _sharper_than_plain_vae(runs):
+    """Claim 2's parts: on each data set with a beta 1 VAE, the GAN against it; the preset's VAE
+    beside it everywhere."""
+    parts = []
+    for d, ms in group(runs).items():
+        if any("vae_beta1" in m.get("arms", {}) for m in ms):
+            parts.append(_verdict_pair(runs, d, "sharpness_ratio", "gan", True, other="vae_beta1"))
+        parts.append(_beside(_verdict_pair(runs, d, "sharpness_ratio", "gan", True)))
+    if not any(v for v, _ in parts):
+        parts.append(("not measured (no beta 1 VAE)" if parts else "not run (any data set)", ""))
+    return parts
 
 
 def _collapses(runs, dataset, alpha=ALPHA):
@@ -337,8 +376,8 @@ def _either(verdicts: list[str]) -> str:
 
 
 def _combine(verdicts: list[str]) -> str:
-    if any(v.startswith("not run") or v == "not measured" for v in verdicts):
-        return next(v for v in verdicts if v.startswith("not run") or v == "not measured")
+    if any(v.startswith(("not run", "not measured")) for v in verdicts):
+        return next(v for v in verdicts if v.startswith(("not run", "not measured")))
     if "not evidence" in verdicts:
         return "not evidence"
     few = [v for v in verdicts if v.startswith("inconclusive (")]
@@ -357,22 +396,24 @@ def claim_verdicts(runs: list[dict]) -> list[dict]:
     The rule is :func:`gencomp_utils.metrics.seed_verdict`: at least five training seeds per
     model, an exact two-sided Mann-Whitney p-value of at most 0.05 and the medians' direction
     (every seed on one side, against a fixed bar); otherwise "inconclusive" (with too few seeds it
-    says how many). Claim 3 rests on either of two tests, each at p <= 0.025. Runs of the smoke preset are "not evidence"; seeds judged by different
-    classifiers give no verdict on the judge's measures.
+    says how many). Claim 3 rests on either of two tests, each at p <= 0.025. Runs of the smoke
+    preset are "not evidence"; seeds judged by different classifiers give no verdict on the
+    judge's measures. Claims 2 and 4 are judged on VAEs trained with beta = 1 (``arms``), the
+    preset's VAE shown beside them.
     """
     out = []
     # 1: time to threshold (a run that never reaches it counts as infinitely slow).
     per = [_verdict_pair(runs, d, "seconds_to_threshold", "vae", False, missing_as=math.inf)
            for d in group(runs)] or [("not run (any data set)", "")]
     out.append((CLAIMS[0], per))
-    per = [_verdict_pair(runs, d, "sharpness_ratio", "gan", True) for d in group(runs)] \
-        or [("not run (any data set)", "")]
-    out.append((CLAIMS[1], per))
+    out.append((CLAIMS[1], _sharper_than_plain_vae(runs)))
     per = [(_either([a[0], b[0]]), f"{a[1]}; {b[1]}") for d in group(runs)
            for a, b in [(_verdict_pair(runs, d, "log_oscillation", "gan", True, alpha=ALPHA / 2),
                          _collapses(runs, d, alpha=ALPHA / 2))]] or [("not run (any data set)", "")]
     out.append((CLAIMS[2], per))
-    out.append((CLAIMS[3], [_blur_vs_diversity(runs)]))
+    out.append((CLAIMS[3], [_blur_vs_diversity(runs, "vae_beta1", "vae_beta1"),
+                            _blur_vs_diversity(runs, "vae_beta1", "vae_beta1_fixed_sigma"),
+                            _beside(_blur_vs_diversity(runs, "vae", "vae"))]))
     out.append((CLAIMS[4], [_verdict_pair(runs, "celeba", "sharpness_ratio", "gan", True),
                             _verdict_pair(runs, "celeba", "fd_domain", "vae", False),
                             _verdict_pair(runs, "celeba", "precision", "vae", True)]))
@@ -380,22 +421,22 @@ def claim_verdicts(runs: list[dict]) -> list[dict]:
     rows = []
     for claim, parts in out:
         rows.append({"claim": claim.number, "text": claim.text, "test": claim.test,
-                     "verdict": _combine([v for v, _ in parts]),
+                     "verdict": _combine([v for v, _ in parts if v is not None]),
                      "numbers": "; ".join(n for _, n in parts if n)})
     return rows
 
 
-def _blur_vs_diversity(runs):
+def _blur_vs_diversity(runs, mnist_model, cifar_model):
     g = group(runs)
     if "mnist" not in g or "cifar10" not in g:
         return "not run (needs mnist and cifar10)", ""
-    a = stat([m["models"]["vae"]["sharpness_ratio"] for m in g["mnist"]])
-    b = stat([m["models"]["vae"]["sharpness_ratio"] for m in g["cifar10"]])
+    a = stat([_measure(m, mnist_model, "sharpness_ratio") for m in g["mnist"]])
+    b = stat([_measure(m, cifar_model, "sharpness_ratio") for m in g["cifar10"]])
     if a.mean is None or b.mean is None:
-        return "not measured", ""
+        return f"not measured ({_name(cifar_model)} on cifar10)", ""
     v, numbers = _judge(a, b, True, g["mnist"] + g["cifar10"], judged=False,
-                        names=("mnist", "cifar10"))
-    return v, f"VAE sharpness ratio: {numbers}"
+                        names=(f"mnist {_name(mnist_model)}", f"cifar10 {_name(cifar_model)}"))
+    return v, f"sharpness ratio: {numbers}"
 
 
 def _realistic(runs, model):

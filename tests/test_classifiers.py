@@ -97,6 +97,25 @@ def test_multi_label_accuracy_for_attributes():
     assert acc.per_class == {"Male": 0.5, "Smiling": 1.0} and acc.overall == 0.75
 
 
+def test_balanced_accuracy_gives_no_credit_for_denying_a_rare_attribute():
+    truth = np.array([1] * 5 + [0] * 95)  # a moustache on 5 faces of 100
+    assert classifiers.balanced_accuracy(truth == 0, truth) == 0.5  # "no" to all: 95% right
+    assert classifiers.balanced_accuracy(np.ones(100, bool), truth) == 1.0
+    assert classifiers.balanced_accuracy(np.arange(100) >= 3, truth) == pytest.approx((0.4 + 1) / 2)
+
+
+def test_the_balanced_loss_is_least_where_yes_and_no_weigh_alike():
+    """One logit c for every face of an attribute that 10% have: the plain cross-entropy is
+    least at logit(0.1) (answer "no"), the balanced one at c = 0."""
+    y = np.array([[1.0]] * 10 + [[0.0]] * 90, np.float32)
+    loss = classifiers.balanced_binary_crossentropy([0.1])
+    grid = np.linspace(-5, 5, 1001)
+    values = [float(loss(y, np.full_like(y, c))) for c in grid]
+    assert abs(grid[int(np.argmin(values))]) < 0.011
+    plain = [float(np.mean(y * np.logaddexp(0, -c) + (1 - y) * np.logaddexp(0, c))) for c in grid]
+    assert grid[int(np.argmin(plain))] == pytest.approx(np.log(0.1 / 0.9), abs=0.011)
+
+
 def test_bad_requests_are_refused():
     with pytest.raises(ValueError, match="Unknown data set"):
         classifiers.get_classifier("svhn")
