@@ -122,8 +122,9 @@ THRESHOLDS = {"mnist": ("conditional_accuracy", 0.8), "cifar10": ("conditional_a
 
 
 def progress_hook(classifier, x_eval, y_eval, num_images: int = 500, seed: int = 0):
-    """An ``eval_fn`` for :func:`gencomp_utils.training.train`: FD (domain classifier) and
-    conditional accuracy of ``num_images`` samples at each evaluation."""
+    """An ``eval_fn`` for :func:`gencomp_utils.training.train`: FD (domain classifier),
+    conditional accuracy and the classes that vanished (:func:`metrics.vanished_classes`) of
+    ``num_images`` samples at each evaluation."""
     n = min(int(num_images), len(x_eval))
     real, labels = np.asarray(x_eval[:n]), np.asarray(y_eval[:n])
     real_features = classifier.features(real)
@@ -131,7 +132,9 @@ def progress_hook(classifier, x_eval, y_eval, num_images: int = 500, seed: int =
     def hook(model, step):
         fake = sample_like(model, labels, seed=seed + 1)
         return {"fd_domain": metrics.frechet_distance(real_features, classifier.features(fake)),
-                "conditional_accuracy": classifier.conditional_accuracy(fake, labels).overall}
+                "conditional_accuracy": classifier.conditional_accuracy(fake, labels).overall,
+                "vanished_classes": metrics.vanished_classes(classifier.predict(fake),
+                                                             len(classifier.class_names))}
 
     return hook
 
@@ -143,7 +146,9 @@ def _curve(run) -> dict:
     return {"step": [e["step"] for e in evals],
             "seconds": [e["step"] * per_step for e in evals],
             "fd_domain": [e["metrics"]["fd_domain"] for e in evals],
-            "conditional_accuracy": [e["metrics"]["conditional_accuracy"] for e in evals]}
+            "conditional_accuracy": [e["metrics"]["conditional_accuracy"] for e in evals],
+            "collapsed": [bool(e.get("collapsed")) for e in evals],
+            "vanished_classes": [e["metrics"].get("vanished_classes") for e in evals]}
 
 
 def experiment_metrics(dataset: str, session, splits, runs: dict, classifier, x_eval, y_eval,
@@ -213,6 +218,8 @@ def experiment_metrics(dataset: str, session, splits, runs: dict, classifier, x_
             "oscillation": metrics.oscillation(curve["fd_domain"]),
             "log_oscillation": metrics.log_oscillation(curve["fd_domain"]),
             "collapsed": bool(m["collapsed"] or h.get("collapsed_at") is not None),
+            "collapse_events": metrics.collapse_events(curve["collapsed"],
+                                                       curve["vanished_classes"]),
             "curve": curve,
         })
         out[key] = m

@@ -169,6 +169,22 @@ def is_collapsed(images, tol: float = 0.02) -> bool:
     return bool(within < tol or across < tol)
 
 
+def vanished_classes(predicted, num_classes: int, share: float = 0.25) -> int:
+    """Classes that have vanished from a batch of samples: read by the judge as fewer than
+    ``share / num_classes`` of them (a quarter of an even share), whatever was asked for."""
+    counts = np.bincount(np.asarray(predicted, np.int64), minlength=num_classes)
+    return int(np.sum(counts < share * len(predicted) / num_classes))
+
+
+def collapse_events(collapsed, vanished) -> int:
+    """Evaluations in the second half of training at which the samples collapsed (near-constant
+    or repeated images: ``collapsed``) or a class vanished (``vanished``: counts per evaluation,
+    None where not measured). The first half is left out, as for :func:`log_oscillation`: an
+    untrained model's samples are alike by nature."""
+    pairs = list(zip(collapsed, vanished))
+    return sum(bool(c) or bool(v) for c, v in pairs[len(pairs) // 2:])
+
+
 # --------------------------------------------------------------------------- stability, verdicts
 
 

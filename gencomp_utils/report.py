@@ -47,8 +47,11 @@ Model measurements (``None`` where a measure does not apply or was skipped):
                           gets worse) over the second half of the evaluations: scale-free
                           (computed from ``curve`` where absent; None with too few evaluations)
     collapsed             a collapsed batch was seen during training
-    curve                 {"step", "seconds", "fd_domain", "conditional_accuracy"}: lists, one
-                          entry per evaluation during training (seconds: training time)
+    collapse_events       evaluations of the second half of training with collapsed samples or a
+                          vanished class (absent from earlier files)
+    curve                 {"step", "seconds", "fd_domain", "conditional_accuracy", "collapsed",
+                          "vanished_classes"}: lists, one entry per evaluation during training
+                          (seconds: training time; the last two absent from earlier files)
 """
 from __future__ import annotations
 
@@ -86,8 +89,10 @@ TABLE_ROWS = [
     ("epochs_to_threshold", "epochs to the quality threshold", True),
     ("oscillation", "oscillation of FD (last evaluations)", True),
     ("log_oscillation", "oscillation of log FD (second half)", True),
+    ("collapse_events", "collapse events (second half)", True),
 ]
-LATER_KEYS = ("density", "coverage", "log_oscillation")  # absent from earlier files
+# absent from earlier files
+LATER_KEYS = ("density", "coverage", "log_oscillation", "collapse_events")
 REQUIRED_MODEL_KEYS = [k for k, _, _ in TABLE_ROWS if k not in LATER_KEYS] + [
     "train_seconds", "steps", "images_seen", "collapsed", "curve"]
 
@@ -252,7 +257,9 @@ CLAIMS = [
           "data set where one was trained; the preset's beta beside it"),
     Claim(3, "GAN training is unstable: image quality oscillates and can collapse to grey images.",
           "spread of log FD around its trend over the second half of training (scale-free) "
-          "larger for the GAN, or collapses per seed more for the GAN: either test can carry "
+          "larger for the GAN, or collapse events per seed (evaluations of the second half "
+          "with grey or repeated samples or a vanished class) more for the GAN: either test "
+          "can carry "
           "it, each at p <= 0.025 so that the pair keeps 0.05, unless the other says the "
           "opposite"),
     Claim(4, "VAE blur grows with the diversity of the data set (MNIST to CIFAR-10).",
@@ -353,9 +360,12 @@ def _collapses(runs, dataset, alpha=ALPHA):
     ms = group(runs).get(dataset)
     if not ms:
         return f"not run ({dataset})", ""
-    a, b = (stat([float(bool(m["models"][k]["collapsed"])) for m in ms]) for k in ("gan", "vae"))
-    v, numbers = _judge(a, b, True, ms, judged=False, names=("GAN", "VAE"), alpha=alpha)
-    return v, f"{dataset} collapsed (1) per seed: {numbers}"
+    counted = all("collapse_events" in m["models"][k] for m in ms for k in MODELS)
+    a, b = (stat([float(m["models"][k]["collapse_events"] if counted else
+                        bool(m["models"][k]["collapsed"])) for m in ms]) for k in ("gan", "vae"))
+    v, numbers = _judge(a, b, True, ms, judged=counted, names=("GAN", "VAE"), alpha=alpha)
+    what = "collapse events" if counted else "collapsed (1; earlier files)"
+    return v, f"{dataset} {what} per seed: {numbers}"
 
 
 def _either(verdicts: list[str]) -> str:
@@ -371,8 +381,11 @@ def _either(verdicts: list[str]) -> str:
         return "holds"
     if "does not hold" in verdicts and "holds" not in verdicts:
         return "does not hold"
-    return next((v for v in verdicts if v not in ("holds", "does not hold", "inconclusive")),
-                "inconclusive")
+    if "holds" in verdicts:  # and "does not hold": the tests disagree
+        return "inconclusive"
+    # else say why: a test that could not judge, one that found nothing, one not measured
+    return next((v for v in verdicts if v.startswith("inconclusive (")),
+                "inconclusive" if "inconclusive" in verdicts else verdicts[0])
 
 
 def _combine(verdicts: list[str]) -> str:

@@ -227,6 +227,20 @@ def test_the_rule_over_seeds():
         "inconclusive (1 seed; 5 needed)"
 
 
+def test_vanished_classes_and_collapse_events():
+    even = np.repeat(np.arange(10), 10)
+    assert metrics.vanished_classes(even, 10) == 0
+    assert metrics.vanished_classes(np.where(even == 3, 4, even), 10) == 1  # no 3 drawn
+    assert metrics.vanished_classes(np.r_[even[even != 3], [3, 3]], 10) == 1  # 2 of 92: < 2.3
+    assert metrics.vanished_classes(np.r_[even[even != 3], [3, 3, 3]], 10) == 0
+    assert metrics.vanished_classes(np.zeros(100), 2) == 1  # only one of two answers
+    # the first half does not count (an untrained model's samples are alike by nature)
+    assert metrics.collapse_events([True, True, False, False], [0, 0, 0, 0]) == 0
+    assert metrics.collapse_events([True, False, True, False, False, True],
+                                   [5, None, None, 2, 0, 0]) == 2
+    assert metrics.collapse_events([], []) == 0
+
+
 def test_density_and_coverage():
     rng = np.random.default_rng(0)
     real = rng.normal(size=(500, 8))

@@ -101,7 +101,8 @@ def test_instability_holds_on_either_test_at_half_the_bar():
     for m in runs:
         m["models"]["vae"]["log_oscillation"] = m["models"]["gan"]["log_oscillation"] = 0.5
     assert _verdict(runs, 3)["verdict"] == "holds"
-    assert _verdict([_run(seed=s) for s in range(5)], 3)["verdict"] == "not measured"
+    # no oscillation measured, no collapse anywhere: judged, and nothing found
+    assert _verdict([_run(seed=s) for s in range(5)], 3)["verdict"] == "inconclusive"
     runs[1]["judge"] = dict(runs[1]["judge"], sha1="ba9876543210")
     assert _verdict(runs, 3)["verdict"] == "holds"
     opposite = [_run(seed=s, vae={"collapsed": True, "log_oscillation": 0.1},
@@ -112,6 +113,19 @@ def test_instability_holds_on_either_test_at_half_the_bar():
                   gan={"log_oscillation": [0.5, 0.7, 0.8, 0.9, 1.0][s]}) for s in range(5)]
     assert "p = 0.0317" in _verdict(close, 3)["numbers"]
     assert _verdict(close, 3)["verdict"] == "inconclusive"
+
+
+def test_collapse_events_are_counted_per_seed():
+    """Counted collapse events (evaluations of the second half with grey or repeated samples or
+    a vanished class) replace the older yes/no where every file has them."""
+    runs = [_run(seed=s, vae={"collapse_events": 0}, gan={"collapse_events": [2, 3, 1, 4, 2][s]})
+            for s in range(5)]
+    row = _verdict(runs, 3)
+    assert row["verdict"] == "holds" and "mnist collapse events per seed: GAN 2, 3, 1, 4, 2" in \
+        row["numbers"]
+    del runs[0]["models"]["vae"]["collapse_events"]  # an earlier file: the yes/no for all
+    assert "collapsed (1; earlier files) per seed" in _verdict(runs, 3)["numbers"]
+    assert _verdict(runs, 3)["verdict"] == "inconclusive"
 
 
 def test_a_seed_counts_once(tmp_path):
