@@ -136,6 +136,8 @@ def progress_hook(classifier, x_eval, y_eval, num_images: int = 500, seed: int =
                 "vanished_classes": metrics.vanished_classes(classifier.predict(fake),
                                                              len(classifier.class_names))}
 
+    path = getattr(classifier, "path", None)
+    hook.settings = {"images": n, "seed": seed, "judge": Path(path).name if path else None}
     return hook
 
 
@@ -195,7 +197,9 @@ def experiment_metrics(dataset: str, session, splits, runs: dict, classifier, x_
                           real_inception, seed=session.seed)
         m["fid_note"] = "" if m["fid"] is not None else fid_note
         m["log_likelihood_nats"] = m["bits_per_dim"] = None
-        if key == "vae":  # a Bernoulli decoder is judged on binary digits (see binarized)
+        if key == "vae":
+            m.update(beta=run.model.beta, likelihood=run.model.likelihood,
+                     gaussian_sigma=run.model.gaussian_sigma)  # a Bernoulli decoder is judged on binary digits (see binarized)
             few = min(n, 500)
             images = real[:few] if run.model.likelihood != "bernoulli" else binarized(real[:few])
             ll = importance_weighted_bound(run.model, images, labels[:few], k=k,

@@ -212,11 +212,12 @@ def _non_increasing_fit(y: np.ndarray) -> np.ndarray:
 
 
 def log_oscillation(values) -> float | None:
-    """How much a quality curve (an FD over training) swings, scale-free: the standard deviation
+    """How much a quality curve (an FD over training) swings, scale-free: the root mean square
     of log FD around its trend over the second half of the evaluations, the trend being the
     closest curve that never gets worse. Steady improvement, fast or levelling off, gives 0; FD
-    swinging by a factor e about its trend, or worsening, gives about 1, whatever FD's units, so
-    models and data sets compare. None with fewer than 3 finite evaluations in that half."""
+    swinging by a factor e above and below its trend gives about 1, and worsening counts too,
+    whatever FD's units, so models and data sets compare. None with fewer than 3 finite
+    evaluations in that half."""
     v = np.asarray([x for x in values if x is not None], np.float64)
     v = v[len(v) // 2:]
     v = np.log(v[np.isfinite(v) & (v > 0)])

@@ -21,7 +21,8 @@ class Preset:
         train_steps: optimisation steps per model (both models of an experiment get the same).
         batch_size: images per step.
         eval_every: steps between evaluations (sample grids, metrics).
-        num_eval_images: images generated and compared at an evaluation.
+        num_eval_images: images generated and compared in the final measures (the curve during
+            training uses at most 500, the same ones at every evaluation).
         base_filters: width of the first convolution; later layers double it.
         latent_dim: size of the latent vector z of both models.
         theory_samples: Monte Carlo samples in the theory notebooks' checks.

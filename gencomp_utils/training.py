@@ -641,6 +641,8 @@ def train(build, data, steps: int, *, name: str, batch_size: int = 64, seed: int
             **{k: list(o.variables) for k, o in _optimizers(model).items()})
 
     config = run_config(model, data, batch_size)
+    # a run's curve is part of its record: other evaluations, another run
+    config["evaluations"] = {"every": eval_every, "hook": getattr(eval_fn, "settings", None)}
     key = checkpoint_key(preset, name, config, seed)
     run_dir = paths.cache_dir("checkpoints") / key
     if retrain and run_dir.exists():

@@ -214,6 +214,9 @@ def test_the_rule_over_seeds():
     slow = metrics.seed_verdict([np.inf] * 5, [np.inf, np.inf, np.inf, 5, 6], higher_supports=False)
     assert slow["p"] > 0.05 and slow["verdict"] == "inconclusive"
     assert slow["two_spreads"] == "inconclusive"
+    # medians 3 > 2, yet most pairs say lower (U = 9 < 12.5): U decides, at any alpha
+    assert metrics.seed_verdict([0, 0, 3, 3, 3], [2, 2, 2, 9, 9], alpha=1.0)["verdict"] == \
+        "does not hold"
     never = metrics.seed_verdict([1, 2, 3, 4, 5], [np.inf] * 5, higher_supports=False)
     assert never["verdict"] == "holds" and never["p"] == pytest.approx(2 / 252)
     few = metrics.seed_verdict(high[:3], low[:3])
@@ -247,6 +250,9 @@ def test_density_and_coverage():
     density, coverage = metrics.density_coverage(real, rng.normal(size=(500, 8)))
     assert 0.85 < density < 1.15 and coverage > 0.9  # the same distribution
     assert metrics.density_coverage(real, real + 100) == (0.0, 0.0)  # nowhere near
+    # the real samples themselves: each ball holds its centre and, strictly inside (Naeem et
+    # al.'s "<"), its k - 1 nearest others; with "<=" also the k-th, and density is 1.2
+    assert metrics.density_coverage(real, real) == (1.0, 1.0)
     one_mode = np.repeat(real[:1], 100, axis=0) + 0.01 * rng.normal(size=(100, 8))
     density, coverage = metrics.density_coverage(real, one_mode)
     assert coverage < 0.05  # one region reached: mode collapse

@@ -91,6 +91,24 @@ def test_seeds_judged_by_different_classifiers_give_no_verdict():
     assert "Judged by" not in report.metrics_table_markdown(runs[:1], "mnist")
 
 
+def test_a_preset_of_beta_1_needs_no_arm_and_smoke_runs_are_not_evidence_for_blur():
+    runs = [_run(seed=s, vae={"sharpness_ratio": 0.1, "beta": 1.0}, gan={"sharpness_ratio": 0.9})
+            for s in range(5)]  # the paper preset: the compared VAE is the plain ELBO
+    assert _verdict(runs, 2)["verdict"] == "holds"
+    smoke = [_run("mnist", preset="smoke"), _run("cifar10", preset="smoke")]
+    assert _verdict(smoke, 2)["verdict"] == _verdict(smoke, 4)["verdict"] == "not evidence"
+
+
+def test_oscillation_is_taken_from_the_curve_where_it_is_long_enough():
+    """A stored value of an earlier definition does not mix with this one's."""
+    swinging = [9.0, 7.0, 5.0, 4.0, 3.0, 4.5, 2.0, 4.5, 2.0, 4.5]
+    curve = {"step": list(range(10)), "seconds": list(range(10)), "fd_domain": swinging}
+    runs = [_run(seed=s, gan={"log_oscillation": 0.0, "curve": curve},
+                 vae={"log_oscillation": 0.0, "curve": {**curve, "fd_domain": sorted(swinging)[::-1]}})
+            for s in range(5)]
+    assert "GAN 0.363, " in _verdict(runs, 3)["numbers"] and _verdict(runs, 3)["verdict"] == "holds"
+
+
 def test_instability_holds_on_either_test_at_half_the_bar():
     """Claim 3: the GAN's log-FD oscillation larger, or its collapses more, each test at
     p <= 0.025. Collapses in every GAN seed and none in the VAE's (p = 2/252) carry it alone,
