@@ -209,7 +209,7 @@ def experiment_metrics(dataset: str, session, splits, runs: dict, classifier, x_
                 m["bits_per_dim"] = bits_per_dim(ll, real.shape[1:])
         h = run.history
         curve = _curve(run)
-        reached = metrics.first_reaching(curve[thr_metric], curve["step"], thr_value,
+        reached = metrics.first_held(curve[thr_metric], curve["step"], thr_value,
                                          lower_is_better=(thr_metric == "fd_domain"))
         per_step = h["train_seconds"] / max(1, h["step"])
         m.update({

@@ -4,8 +4,8 @@ notebook shows what differs between data sets and calls these for what does not.
 - :func:`builders`: the conditional VAE and the AC-GAN for a data set, from one architecture.
 - :func:`timing`: seconds per epoch and images per second of finished runs, with checks that they
   had the same budget.
-- :func:`threshold_progress`: a metric at every evaluation and the first step that reached a
-  threshold.
+- :func:`threshold_progress`: a metric at every evaluation and the first step from which it
+  stayed at a threshold.
 - :func:`training_grids`: the grids drawn during training, and whether a collapse was flagged.
 - :func:`metrics_lines`: the measurements of ``metrics.json`` as readable lines.
 - :func:`sibling_metrics`: the ``metrics.json`` another experiment notebook wrote in the same run.
@@ -90,8 +90,9 @@ def timing(runs: dict) -> dict:
 
 def threshold_progress(runs: dict, metric: str, threshold: float | None = None,
                        lower_is_better: bool = False) -> dict:
-    """Print ``metric`` at each evaluation of each run and return the first step at which it
-    reached ``threshold`` (``None``: never; no threshold: an empty dict).
+    """Print ``metric`` at each evaluation of each run and return the first step from which it
+    stayed at ``threshold`` or better (:func:`gencomp_utils.metrics.first_held`; ``None``: never;
+    no threshold: an empty dict).
 
     Args:
         runs: ``{name: Run}`` trained with an ``eval_fn`` that records ``metric``.
@@ -99,7 +100,7 @@ def threshold_progress(runs: dict, metric: str, threshold: float | None = None,
         threshold: the value that counts as reached (``None``: only print the values).
         lower_is_better: ``True`` for distances such as FD.
     """
-    from .metrics import first_reaching
+    from .metrics import first_held
 
     reach = {}
     for name, run in runs.items():
@@ -108,12 +109,11 @@ def threshold_progress(runs: dict, metric: str, threshold: float | None = None,
         steps = [e["step"] for e in evals]
         values = [e["metrics"][metric] for e in evals]
         if threshold is not None:
-            reach[name] = first_reaching(values, steps, threshold,
-                                         lower_is_better=lower_is_better)
+            reach[name] = first_held(values, steps, threshold, lower_is_better=lower_is_better)
         print(f"{name:15s} {metric} by step: " +
               ", ".join(f"{s}: {v:.2f}" for s, v in zip(steps, values)))
     if threshold is not None:
-        print(f"first evaluation at {threshold:g} or {'below' if lower_is_better else 'above'}:",
+        print(f"held at {threshold:g} or {'below' if lower_is_better else 'above'} from step:",
               reach)
     return reach
 

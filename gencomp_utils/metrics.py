@@ -331,6 +331,18 @@ def seed_verdict(claim_values, other_values=(), higher_supports: bool = True,
     return out
 
 
+def first_held(values, steps, threshold: float, lower_is_better: bool = True):
+    """The first step from which a metric stays at ``threshold`` (fixed before the run) or
+    better until the last evaluation, or None. A model that touches the threshold and falls back
+    (a GAN's accuracy at a lucky evaluation) has not yet reached it."""
+    held = None
+    for v, s in zip(reversed(list(values)), reversed(list(steps))):
+        if v is None or not ((v <= threshold) if lower_is_better else (v >= threshold)):
+            break
+        held = s
+    return held
+
+
 def first_reaching(values, steps, threshold: float, lower_is_better: bool = True):
     """The first step at which a metric reaches ``threshold`` (fixed before the run), or None."""
     for v, s in zip(values, steps):

@@ -128,6 +128,12 @@ def test_oscillation_and_threshold():
     assert metrics.first_reaching([9, 7, 4, 5], [100, 200, 300, 400], threshold=5) == 300
     assert metrics.first_reaching([9, 7], [1, 2], threshold=5) is None
     assert metrics.first_reaching([0.2, 0.95], [1, 2], 0.9, lower_is_better=False) == 2
+    # held: a lucky evaluation followed by a fall does not count (a GAN on MNIST: 0.97 at step
+    # 200, 0.68 at step 600, 0.9 and above from step 1,300)
+    acc = [0.09, 0.97, 0.73, 0.68, 0.90, 0.97, 0.98]
+    assert metrics.first_held(acc, [0, 200, 400, 600, 1300, 1400, 2000], 0.9, False) == 1300
+    assert metrics.first_held([0.95, 0.85], [1, 2], 0.9, lower_is_better=False) is None
+    assert metrics.first_held([9, 4, 3], [1, 2, 3], threshold=5) == 2
 
 
 @pytest.mark.parametrize("args,expected", [
