@@ -97,8 +97,10 @@ def judge_samples(fake, fake_labels, real, real_features, classifier, inception=
         ``coverage``, ``sharpness_ratio``, ``conditional_accuracy``, ``fid``, ``collapsed``.
     """
     f = classifier.features(fake)
+    # subsets of half the images, so that their spread says how much KID moves with the sample
     kid, kid_std = metrics.kernel_inception_distance(real_features, f, subsets=10,
-                                                     subset_size=min(1000, len(f)), seed=seed)
+                                                     subset_size=min(1000, len(f) // 2),
+                                                     seed=seed)
     precision, recall = metrics.precision_recall(real_features, f, k=3)
     density, coverage = metrics.density_coverage(real_features, f, k=5)
     fid = None
@@ -123,8 +125,8 @@ THRESHOLDS = {"mnist": ("conditional_accuracy", 0.8), "cifar10": ("conditional_a
 
 def progress_hook(classifier, x_eval, y_eval, num_images: int = 500, seed: int = 0):
     """An ``eval_fn`` for :func:`gencomp_utils.training.train`: FD (domain classifier),
-    conditional accuracy and the classes that vanished (:func:`metrics.vanished_classes`) of
-    ``num_images`` samples at each evaluation."""
+    conditional accuracy and the classes missing (:func:`metrics.vanished_classes`, a bit mask)
+    of ``num_images`` samples at each evaluation."""
     n = min(int(num_images), len(x_eval))
     real, labels = np.asarray(x_eval[:n]), np.asarray(y_eval[:n])
     real_features = classifier.features(real)

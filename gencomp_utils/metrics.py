@@ -170,19 +170,29 @@ def is_collapsed(images, tol: float = 0.02) -> bool:
 
 
 def vanished_classes(predicted, num_classes: int, share: float = 0.25) -> int:
-    """Classes that have vanished from a batch of samples: read by the judge as fewer than
-    ``share / num_classes`` of them (a quarter of an even share), whatever was asked for."""
+    """The classes missing from a batch of samples, as a bit mask (bit c: class c): those the
+    judge reads as fewer than ``share / num_classes`` of them (a quarter of an even share),
+    whatever was asked for."""
     counts = np.bincount(np.asarray(predicted, np.int64), minlength=num_classes)
-    return int(np.sum(counts < share * len(predicted) / num_classes))
+    return int(sum(1 << c for c in range(num_classes) if counts[c] < share * len(predicted)
+                   / num_classes))
 
 
 def collapse_events(collapsed, vanished) -> int:
     """Evaluations in the second half of training at which the samples collapsed (near-constant
-    or repeated images: ``collapsed``) or a class vanished (``vanished``: counts per evaluation,
-    None where not measured). The first half is left out, as for :func:`log_oscillation`: an
-    untrained model's samples are alike by nature."""
-    pairs = list(zip(collapsed, vanished))
-    return sum(bool(c) or bool(v) for c, v in pairs[len(pairs) // 2:])
+    or repeated images: ``collapsed``) or a class vanished that an earlier evaluation (after the
+    first, the untrained model's) had drawn (``vanished``: the masks of
+    :func:`vanished_classes`, None where not measured). A class a blurry model never drew well
+    is no event: what counts is what training lost. The first half is left out, as for
+    :func:`log_oscillation`: early samples are alike by nature."""
+    drawn, events = 0, 0
+    for i, (c, v) in enumerate(zip(collapsed, vanished)):
+        v = None if v is None else int(v)
+        if i >= len(collapsed) // 2 and (c or (v is not None and v & drawn)):
+            events += 1
+        if i >= 1 and v is not None:
+            drawn |= ~v
+    return events
 
 
 # --------------------------------------------------------------------------- stability, verdicts

@@ -30,7 +30,8 @@ Model measurements (``None`` where a measure does not apply or was skipped):
 
     fd_domain             FD (domain classifier): Fréchet distance of the project's classifier features
     fid, fid_note         FID with InceptionV3 ImageNet weights, or None and why it was skipped
-    kid, kid_std          kernel distance on the domain classifier features
+    kid, kid_std          kernel distance on the domain classifier features: mean and spread
+                          over 10 subsets of half the images
     precision, recall     k-NN manifold precision and recall (domain classifier features)
     density, coverage     Naeem et al. (2020), k = 5, on the same features (absent in files
                           written before they were measured)
@@ -49,9 +50,10 @@ Model measurements (``None`` where a measure does not apply or was skipped):
                           (computed from ``curve`` where absent; None with too few evaluations)
     collapsed             a collapsed batch was seen during training
     collapse_events       evaluations of the second half of training with collapsed samples or a
-                          vanished class (absent from earlier files)
+                          class lost (drawn at an earlier evaluation, missing now; absent from
+                          earlier files)
     curve                 {"step", "seconds", "fd_domain", "conditional_accuracy", "collapsed",
-                          "vanished_classes"}: lists, one entry per evaluation during training
+                          "vanished_classes" (a bit mask)}: lists, one entry per evaluation
                           (seconds: training time; the last two absent from earlier files)
 """
 from __future__ import annotations
@@ -260,7 +262,8 @@ CLAIMS = [
     Claim(3, "GAN training is unstable: image quality oscillates and can collapse to grey images.",
           "spread of log FD around its trend over the second half of training (scale-free) "
           "larger for the GAN, or collapse events per seed (evaluations of the second half "
-          "with grey or repeated samples or a vanished class) more for the GAN: either test "
+          "with grey or repeated samples, or a class drawn before and missing now) more for "
+          "the GAN: either test "
           "can carry it, each at p <= 0.025 so that the pair keeps 0.05, unless the other "
           "says the opposite"),
     Claim(4, "VAE blur grows with the diversity of the data set (MNIST to CIFAR-10).",

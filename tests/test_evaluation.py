@@ -81,6 +81,7 @@ def test_real_images_judged_against_real_images(digit_judge):
     assert out["sharpness_ratio"] == pytest.approx(1.0, rel=0.2)
     assert out["precision"] > 0.5 and out["recall"] > 0.5
     assert out["fid"] is None and out["collapsed"] is False
+    assert 0 < out["kid_std"] < abs(out["kid"]) + 0.1  # a spread over subsets, not of one set
 
 
 def test_grey_samples_are_flagged_and_judged_poor(digit_judge):

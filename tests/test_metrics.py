@@ -239,14 +239,19 @@ def test_the_rule_over_seeds():
 def test_vanished_classes_and_collapse_events():
     even = np.repeat(np.arange(10), 10)
     assert metrics.vanished_classes(even, 10) == 0
-    assert metrics.vanished_classes(np.where(even == 3, 4, even), 10) == 1  # no 3 drawn
-    assert metrics.vanished_classes(np.r_[even[even != 3], [3, 3]], 10) == 1  # 2 of 92: < 2.3
+    assert metrics.vanished_classes(np.where(even == 3, 4, even), 10) == 1 << 3  # no 3 drawn
+    assert metrics.vanished_classes(np.r_[even[even != 3], [3, 3]], 10) == 1 << 3  # 2 of 92
     assert metrics.vanished_classes(np.r_[even[even != 3], [3, 3, 3]], 10) == 0
-    assert metrics.vanished_classes(np.zeros(100), 2) == 1  # only one of two answers
+    assert metrics.vanished_classes(np.zeros(100), 2) == 0b10  # only one of two answers
     # the first half does not count (an untrained model's samples are alike by nature)
     assert metrics.collapse_events([True, True, False, False], [0, 0, 0, 0]) == 0
-    assert metrics.collapse_events([True, False, True, False, False, True],
-                                   [5, None, None, 2, 0, 0]) == 2
+    no = [False] * 6
+    # class 3 drawn at evaluations 1-2, missing at 3 and 5: two events in the second half
+    assert metrics.collapse_events(no, [0b1111, 0, 0, 0b1000, 0, 0b1000]) == 2
+    # class 3 never drawn after the untrained model's evaluation: blur, not a loss
+    assert metrics.collapse_events(no, [0, 0b1000, 0b1000, 0b1000, 0b1000, 0b1000]) == 0
+    assert metrics.collapse_events([False, False, False, True, False, True],
+                                   [None] * 6) == 2
     assert metrics.collapse_events([], []) == 0
 
 
