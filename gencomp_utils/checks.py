@@ -233,7 +233,8 @@ def vae_step(model_class, arch: Architecture, beta: float = 4.0, learning_rate: 
     if beta == 1:
         raise ValueError("Check the step with beta != 1, or a missing beta goes unseen.")
     x, labels, rng = _inputs(arch)
-    eps = rng.normal(size=(len(x), arch.latent_dim)).astype(np.float32)
+    # wide noise: a step that draws its own instead changes the loss beyond float32 rounding
+    eps = 4 * rng.normal(size=(len(x), arch.latent_dim)).astype(np.float32)
     x, labels, eps = _tensors(x, labels, eps)  # as fit() gives them
     package, student = _vae(arch, beta=beta), model_class(arch, beta)
     for head in ("z_mean", "z_log_var"):  # codes away from the prior, so that KL is not ~0
