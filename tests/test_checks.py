@@ -92,7 +92,7 @@ WRONG = [
      "tape.gradient(loss, self.encoder.trainable_variables)\n"
      "        self.optimizer.apply(grads, self.encoder.trainable_variables)",
      "after one step decoder weight"),
-    ("vae_step", "if eps is None:", "if True:", "the loss of the step differs"),
+    ("vae_step", "if eps is None:", "if True:", "it draws its own noise"),
     ("acgan_step", "+ bce(ops.zeros_like(fake_logit), fake_logit))",
      "+ bce(ops.zeros_like(fake_logit), fake_logit) + ce(labels, fake_class))",
      "the class term is applied to generated images too"),
