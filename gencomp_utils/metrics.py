@@ -262,7 +262,7 @@ def mann_whitney(a, b) -> tuple[float, float]:
         raise ValueError("Both groups need at least one value.")
     pooled = np.concatenate([a, b])
     # Twice the midranks: whole numbers, so the rank sums index an array.
-    twice_rank = np.rint(rank_with_ties(pooled) * 2).astype(int)
+    twice_rank = np.rint(_midranks(pooled) * 2).astype(int)
     # ways[j, s]: splits of the values seen so far with j in the first group, twice-rank sum s.
     ways = np.zeros((na + 1, int(twice_rank.sum()) + 1))
     ways[0, 0] = 1.0
@@ -275,15 +275,12 @@ def mann_whitney(a, b) -> tuple[float, float]:
     return u, float(ways[na, far].sum() / ways[na].sum())
 
 
-def rank_with_ties(x) -> np.ndarray:
+def _midranks(x) -> np.ndarray:
     """Ranks 1..n of ``x``, tied values sharing the mean of their ranks."""
-    x = np.asarray(x, np.float64)
-    order = np.argsort(x, kind="stable")
-    ranks = np.empty(len(x))
-    ranks[order] = np.arange(1, len(x) + 1)
-    for v in np.unique(x):
-        ranks[x == v] = ranks[x == v].mean()
-    return ranks
+    _, group, counts = np.unique(np.asarray(x, np.float64), return_inverse=True,
+                                 return_counts=True)
+    last = np.cumsum(counts)  # the highest rank of each group of equal values
+    return (last - (counts - 1) / 2)[group]
 
 
 MIN_SEEDS = 5  # training seeds per model before a verdict

@@ -328,9 +328,9 @@ def _measure(m: dict, model: str, key: str):
     if model in ARM_NAMES:
         return m.get("arms", {}).get(model, {}).get(key)
     measures = m["models"][model]
-    curve = measures["curve"].get("fd_domain") or []
-    if key == "log_oscillation" and (key not in measures or len(curve) >= 6):
-        return log_oscillation(curve)  # from the curve, by this version's definition
+    if key == "log_oscillation":  # from the curve where it can be: this version's definition
+        from_curve = log_oscillation(measures["curve"].get("fd_domain") or [])
+        return measures.get(key) if from_curve is None else from_curve
     return measures.get(key)
 
 
