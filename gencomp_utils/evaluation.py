@@ -124,23 +124,39 @@ THRESHOLDS = {"mnist": ("conditional_accuracy", 0.8), "cifar10": ("conditional_a
 
 
 def progress_hook(classifier, x_eval, y_eval, num_images: int = 500, seed: int = 0):
-    """An ``eval_fn`` for :func:`gencomp_utils.training.train`: FD (domain classifier),
-    conditional accuracy and the classes missing (:func:`metrics.vanished_classes`, a bit mask)
-    of ``num_images`` samples at each evaluation."""
+    """An ``eval_fn`` for :func:`gencomp_utils.training.train`: for ``num_images`` samples at each
+    evaluation, FD (domain classifier), coverage (:func:`metrics.density_coverage`), conditional
+    accuracy, how many samples the judge reads as each class (``class_counts``) and the classes
+    missing (:func:`metrics.vanished_classes`, a bit mask). An unconditional model (one class)
+    is asked for its samples with label 0, and has no conditional accuracy (None)."""
     n = min(int(num_images), len(x_eval))
     real, labels = np.asarray(x_eval[:n]), np.asarray(y_eval[:n])
     real_features = classifier.features(real)
+    classes = len(classifier.class_names)
 
     def hook(model, step):
-        fake = sample_like(model, labels, seed=seed + 1)
-        read = classifier.predict(fake)  # once: the accuracy and the missing classes
-        return {"fd_domain": metrics.frechet_distance(real_features, classifier.features(fake)),
-                "conditional_accuracy": float(np.mean(read == labels)),
-                "vanished_classes": metrics.vanished_classes(read, len(classifier.class_names))}
+        conditional = model.num_classes > 1
+        fake = sample_like(model, labels if conditional else np.zeros_like(labels),
+                           seed=seed + 1)
+        f = classifier.features(fake)
+        read = classifier.predict(fake)  # once: the accuracy, the counts, the missing classes
+        return {"fd_domain": metrics.frechet_distance(real_features, f),
+                "coverage": metrics.density_coverage(real_features, f, k=5)[1],
+                "conditional_accuracy": float(np.mean(read == labels)) if conditional else None,
+                "class_counts": np.bincount(read, minlength=classes).tolist(),
+                "vanished_classes": metrics.vanished_classes(read, classes)}
 
     path = getattr(classifier, "path", None)
-    hook.settings = {"images": n, "seed": seed, "judge": Path(path).name if path else None}
+    hook.settings = {"images": n, "seed": seed, "judge": Path(path).name if path else None,
+                     "measures": 2}  # 2: with coverage and class counts
     return hook
+
+
+def judge_record(classifier) -> dict:
+    """Which judge measured a run: its file, its accuracy on held-out images, and a hash of the
+    file, so that results from different judges are never compared as one."""
+    return {"file": Path(classifier.path).name, "accuracy": float(classifier.accuracy),
+            "sha1": hashlib.sha1(Path(classifier.path).read_bytes()).hexdigest()[:12]}
 
 
 def _curve(run) -> dict:
@@ -233,8 +249,7 @@ def experiment_metrics(dataset: str, session, splits, runs: dict, classifier, x_
               "evidence": not preset.name.startswith("smoke"),
               "splits": {"train": splits.train, "eval": splits.eval, "note": splits.note},
               "num_eval_images": n, "threshold": {"metric": thr_metric, "value": thr_value},
-              "judge": {"file": Path(classifier.path).name, "accuracy": float(classifier.accuracy),
-                        "sha1": hashlib.sha1(Path(classifier.path).read_bytes()).hexdigest()[:12]},
+              "judge": judge_record(classifier),
               "models": out}
     if arms:
         result["arms"] = {}

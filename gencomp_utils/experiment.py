@@ -1,5 +1,6 @@
-"""The steps every experiment notebook (04 MNIST, 05 CIFAR-10, 06 CelebA) shares, so that each
-notebook shows what differs between data sets and calls these for what does not.
+"""The steps every experiment notebook (04 MNIST, 05 GANs that fail, 06 CIFAR-10, 07 CelebA)
+shares, so that each notebook shows what differs between data sets and calls these for what does
+not.
 
 - :func:`builders`: the conditional VAE and the AC-GAN for a data set, from one architecture.
 - :func:`timing`: seconds per epoch and images per second of finished runs, with checks that they
@@ -35,8 +36,8 @@ def builders(image_shape, num_classes: int, preset, device, seed: int = 0,
     Returns:
         ``(architecture, build_vae, build_gan)``; ``build_vae(likelihood=..., beta=...,
         gaussian_sigma=...)`` (a fixed decoder σ; None learns it) and
-        ``build_gan(projection=True, fake_class_loss=False)`` return fresh models, compiled with
-        the preset's Adam learning rates.
+        ``build_gan(projection=True, fake_class_loss=False, spectral_norm=False)`` return fresh
+        models, compiled with the preset's Adam learning rates.
     """
     from . import models
 
@@ -53,10 +54,12 @@ def builders(image_shape, num_classes: int, preset, device, seed: int = 0,
         vae.compile(learning_rate=preset.vae_learning_rate)
         return vae
 
-    def build_gan(projection: bool = True, fake_class_loss: bool = False):
+    def build_gan(projection: bool = True, fake_class_loss: bool = False,
+                  spectral_norm: bool = False):
         gan = models.ACGAN(arch.image_shape, arch.num_classes, arch.latent_dim,
                            arch.base_filters, projection=projection,
-                           fake_class_loss=fake_class_loss, precision=device.precision,
+                           fake_class_loss=fake_class_loss, spectral_norm=spectral_norm,
+                           precision=device.precision,
                            seed=seed, fast_layers=device.fast_layers)
         gan.compile(learning_rate=preset.gan_learning_rate)
         return gan

@@ -20,7 +20,7 @@ process and loses at most one epoch. A run whose loss turns NaN or infinite stop
 :class:`TrainingDiverged`, keeping its last good checkpoint; a collapsed GAN (samples all alike) is
 flagged in the history, not hidden.
 
-Taught in notebook 04; used by 05 and 06.
+Taught in notebook 04; used by 05, 06 and 07.
 """
 from __future__ import annotations
 
@@ -396,7 +396,9 @@ class _Engine:
         t0 = time.perf_counter()
         images = self.model.sample(z=self.z, labels=self.labels)
         rel = f"grids/step_{self.step:06d}.png"
-        grid = plots.grid_array(images, rows=len(np.unique(self.labels)))
+        classes = len(np.unique(self.labels))  # a row per class; one class: a square grid
+        grid = plots.grid_array(images, rows=classes if classes > 1
+                                else int(np.sqrt(len(self.labels))))
         plots.save_png(grid, self.run_dir / rel)
         plots.save_png(grid, self.out_dir / rel)
         div = diversity(images, self.labels)
@@ -405,8 +407,8 @@ class _Engine:
                   "collapsed": bool(div < COLLAPSE_DIVERSITY or metrics.is_collapsed(images)),
                   "metrics": {}}
         if self.eval_fn is not None:
-            record["metrics"] = {k: float(v) for k, v in dict(self.eval_fn(self.model,
-                                                                           self.step)).items()}
+            # numbers, lists of numbers (a histogram) or None (not measured for this model)
+            record["metrics"] = paths._plain(dict(self.eval_fn(self.model, self.step)))
         self.history["evals"] = [e for e in self.history["evals"] if e["step"] != self.step]
         self.history["evals"].append(record)
         if record["collapsed"] and self.step > 0:  # an untrained model draws near-constant images
@@ -578,7 +580,7 @@ def train(build, data, steps: int, *, name: str, batch_size: int = 64, seed: int
         eval_every: steps between evaluations (sample grid, ``eval_fn``); ``None``: at the
             start and the end only.
         eval_fn: ``eval_fn(model, step) -> {metric: value}``, recorded at each evaluation (the
-            hook for the metrics of notebook 07).
+            hook for the metrics of notebook 08).
         keep: checkpoints kept (the last ``keep``).
         device: from :func:`gencomp_utils.devices.choose` (``None``: ``choose()``); its
             ``jit_compile`` and ``steps_per_execution`` are used (the latter only with the
@@ -586,7 +588,8 @@ def train(build, data, steps: int, *, name: str, batch_size: int = 64, seed: int
         strategy: a ``tf.distribute.Strategy`` (``None``: from ``device``).
         retrain: delete any checkpoint of this key first.
         progress: show a progress bar.
-        per_class: evaluation samples per class (columns of the grid).
+        per_class: evaluation samples per class (columns of the grid; a one-class model's
+            samples are drawn as a square grid, e.g. 10x10 for 100).
         verbose: print which path was taken.
 
     Returns:

@@ -91,3 +91,29 @@ def test_grey_samples_are_flagged_and_judged_poor(digit_judge):
     assert out["collapsed"] is True
     assert out["sharpness_ratio"] < 0.01
     assert out["recall"] < 0.2
+
+
+def test_progress_hook_records_counts_and_coverage_of_an_unconditional_gan(digit_judge, tmp_path):
+    """The engine records the hook's histogram (a list) and the missing conditional accuracy
+    (None) of a one-class GAN in its history, and writes them to history.json."""
+    import json
+
+    from gencomp_utils import devices, training
+
+    clf, x, y = digit_judge
+    hook = evaluation.progress_hook(clf, x, y, num_images=60, seed=0)
+    build = lambda: models.ACGAN((28, 28, 1), num_classes=1, latent_dim=4,  # noqa: E731
+                                 base_filters=4, projection=False)
+    run = training.train(build, (x, np.zeros(len(x), np.int32)), 4, name="uncond",
+                         batch_size=16, preset="test", out_dir=tmp_path, eval_every=2,
+                         eval_fn=hook, device=devices.choose("float32"), progress=False)
+    evals = json.loads((tmp_path / "history.json").read_text())["evals"]
+    assert [e["step"] for e in evals] == [0, 2, 4]
+    for e in evals:
+        m = e["metrics"]
+        assert m["conditional_accuracy"] is None
+        assert len(m["class_counts"]) == 10 and sum(m["class_counts"]) == 60
+        assert 0.0 <= m["coverage"] <= 1.0 and m["fd_domain"] > 0
+        missing = [c for c in range(10) if m["vanished_classes"] >> c & 1]
+        assert missing == [c for c in range(10) if m["class_counts"][c] < 60 / 10 / 4]
+    assert run.history["evals"][-1]["metrics"] == evals[-1]["metrics"]

@@ -41,6 +41,11 @@ class ACGAN(_Conditional):
         seed: seed of the generator's noise.
         fast_layers: the discriminator's dropout in its faster CPU form (the same function;
             :mod:`gencomp_utils.fast_layers`): pass ``devices.choose(...).fast_layers``.
+        spectral_norm: spectral normalisation of the discriminator's weights (a remedy for
+            unstable training, notebook 05).
+
+    With ``num_classes=1`` (every label 0) it is an unconditional GAN: the label is a constant,
+    and the class terms are the cross-entropy of one class, always 0.
 
     Trains on images in [-1, 1] (the generator ends in tanh); every sampling helper returns
     images in [0, 1]. Metrics: ``d_loss``, ``g_loss``, ``d_class`` (class loss on real images),
@@ -53,7 +58,7 @@ class ACGAN(_Conditional):
     def __init__(self, image_shape=(28, 28, 1), num_classes=10, latent_dim=32, base_filters=32,
                  gan_loss="non_saturating", class_weight=1.0, fake_class_loss=False,
                  projection=True, label_smoothing=0.0, dropout=0.25, precision="float32",
-                 seed=0, fast_layers=False, name="acgan", **kwargs):
+                 seed=0, fast_layers=False, spectral_norm=False, name="acgan", **kwargs):
         super().__init__(name=name, **kwargs)
         self._init_common(image_shape, num_classes, latent_dim, base_filters, precision, seed)
         if gan_loss not in GAN_LOSSES:
@@ -67,6 +72,7 @@ class ACGAN(_Conditional):
         self.label_smoothing = float(label_smoothing)
         self.dropout = float(dropout)
         self.fast_layers = bool(fast_layers)
+        self.spectral_norm = bool(spectral_norm)
         arch = self.architecture
         self.generator = build_upsampler(arch, "generator", "tanh", precision=self.precision)
         heads = {"real_fake": 1, "class": arch.num_classes}
@@ -75,7 +81,8 @@ class ACGAN(_Conditional):
         self.discriminator = build_downsampler(arch, "discriminator", heads, label_input=False,
                                                precision=self.precision, dropout=self.dropout,
                                                dropout_layer=MaskDropout if self.fast_layers
-                                               else keras.layers.Dropout)
+                                               else keras.layers.Dropout,
+                                               spectral_norm=self.spectral_norm)
         self.trackers = {k: keras.metrics.Mean(name=k) for k in (
             "d_loss", "g_loss", "d_class", "real_score", "fake_score", "class_accuracy")}
         self.g_optimizer = self.d_optimizer = None
@@ -86,7 +93,7 @@ class ACGAN(_Conditional):
         config.update(gan_loss=self.gan_loss, class_weight=self.class_weight,
                       fake_class_loss=self.fake_class_loss, projection=self.projection,
                       label_smoothing=self.label_smoothing, dropout=self.dropout,
-                      fast_layers=self.fast_layers)
+                      fast_layers=self.fast_layers, spectral_norm=self.spectral_norm)
         return config
 
     def compile(self, g_optimizer=None, d_optimizer=None, learning_rate=2e-4, **kwargs):
@@ -184,13 +191,17 @@ class ACGAN(_Conditional):
         return self._update(d_loss, g_loss, d_class, real_logit, fake_logit, real_cls, labels)
 
     def discriminator_step(self, x, y, labels, z):
-        """One step of the discriminator: real -> 1, generated (from ``z``) -> 0, the class."""
+        """One step of the discriminator: real -> 1, generated (from ``z``) -> 0, the class.
+        Real and generated images go through it as one batch, so that everything the
+        discriminator does in training mode (spectral normalisation) happens once per step."""
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            real_logit, real_cls = self.judge(x, y, training=True)
-            fake_logit, fake_cls = self.judge(self.generator([z, y], training=True), y,
-                                              training=True)
+            fake = self.generator([z, y], training=True)
+            logit, cls = self.judge(ops.concatenate([x, fake], axis=0),
+                                    ops.concatenate([y, y], axis=0), training=True)
+            real_logit, fake_logit = ops.split(logit, 2)
+            real_cls, fake_cls = ops.split(cls, 2)
             d_loss, d_class = self.discriminator_loss(real_logit, real_cls, fake_logit,
                                                       fake_cls, labels)
         gradient_step(tape, self.d_optimizer, d_loss, self.discriminator.trainable_variables)

@@ -102,7 +102,8 @@ def _check_precision(precision: str) -> str:
 
 def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], label_input: bool,
                       precision: str = "float32", dropout: float = 0.0,
-                      normalize: bool = False, dropout_layer=layers.Dropout) -> keras.Model:
+                      normalize: bool = False, dropout_layer=layers.Dropout,
+                      spectral_norm: bool = False) -> keras.Model:
     """Stride-2 convolutions from the image to ``start_size``, then dense heads.
 
     The encoder of the VAE (heads ``z_mean``, ``z_log_var``; the label is an input) and the
@@ -117,18 +118,28 @@ def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], labe
         dropout: dropout after each convolution.
         normalize: batch-normalise the hidden convolutions (not the first).
         dropout_layer: the dropout class (Keras's, or :class:`gencomp_utils.fast_layers.MaskDropout`).
+        spectral_norm: divide the weights of every convolution and head by their largest
+            singular value (``keras.layers.SpectralNormalization``; Miyato et al., 2018), which
+            bounds how fast the output can change with the input. The division happens when
+            the network is called with ``training=True``.
 
     Returns:
         A functional model ``[x] or [x, y_onehot] -> [head, ...]``.
     """
+    def weights(layer):
+        if not spectral_norm:
+            return layer
+        return layers.SpectralNormalization(layer, dtype=layer.dtype_policy,
+                                            name=f"{layer.name}_sn")
+
     h, w, c = arch.image_shape
     x_in = keras.Input((h, w, c), name="image")
     inputs = [x_in]
     x = x_in
     for i, f in enumerate(arch.filters):
         # (B, 2h, 2w, c) -> (B, h, w, f): one halving
-        x = layers.Conv2D(f, arch.kernel_size, strides=2, padding="same", dtype=precision,
-                          name=f"conv{i}")(x)
+        x = weights(layers.Conv2D(f, arch.kernel_size, strides=2, padding="same", dtype=precision,
+                                  name=f"conv{i}"))(x)
         if normalize and i > 0:
             x = layers.BatchNormalization(dtype=precision, name=f"norm{i}")(x)
         x = layers.LeakyReLU(0.2, dtype=precision, name=f"act{i}")(x)
@@ -139,7 +150,8 @@ def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], labe
         y_in = keras.Input((arch.num_classes,), name="label")
         inputs.append(y_in)
         x = layers.Concatenate(dtype=precision, name="with_label")([x, y_in])
-    outputs = [layers.Dense(units, dtype="float32", name=head)(x) for head, units in heads.items()]
+    outputs = [weights(layers.Dense(units, dtype="float32", name=head))(x)
+               for head, units in heads.items()]
     return keras.Model(inputs if label_input else x_in, outputs, name=name)
 
 
