@@ -11,7 +11,7 @@ and both recipes share the machine's ups and downs, so ``classroom / candidate``
 holds on another machine of the same kind. MNIST and CIFAR-10 are fed exactly as the notebooks'
 engine feeds them (same seed, same batches, the first step untimed), so the classroom recipe's
 trace is the notebook's own training; CelebA's faces are held in memory and shuffled the same
-way, where notebook 06 streams them from their files. A trace is one seed, and a GAN's FD swings
+way, where notebook 07 streams them from their files. A trace is one seed, and a GAN's FD swings
 between evaluations: the first evaluation under the threshold decides, so read a ratio to within
 a block or two.
 
@@ -38,7 +38,7 @@ THRESHOLDS = {  # the final FD of the classroom recipe in the notebooks, rounded
     ("cifar10", "vae"): 25.0, ("cifar10", "gan"): 5.5,
     ("celeba", "vae"): 5.2, ("celeba", "gan"): 3.2,
 }
-# the judge the CelebA thresholds above were measured with (notebook 06's before it judged all
+# the judge the CelebA thresholds above were measured with (notebook 07's before it judged all
 # 40 attributes): thresholds and judge go together
 CELEBA = {"image_size": 64, "attribute": ["Male", "Smiling"]}
 

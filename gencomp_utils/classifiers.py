@@ -6,7 +6,7 @@ classifier for MNIST now, the same code for the ten CIFAR-10 classes and for Cel
 (one attribute as two classes, or several as independent yes/no outputs). A trained classifier is
 kept in ``<cache>/classifiers/`` with its held-out accuracy, and loaded on the next call.
 
-Taught in notebook 04; the metrics notebook (07) builds on it.
+Taught in notebook 04; the metrics notebook (08) builds on it.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Each function returns an object with ``.sliders`` (name -> ipywidgets control), 
 :class:`gencomp_utils.widgets.Shown`) and ``.images`` (the arrays on display, per model), so
 tests can set a slider in code and check the displayed image against the model.
 
-Taught in notebook 04; notebooks 05 and 06 reuse it.
+Taught in notebook 04; notebooks 06 and 07 reuse it.
 """
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ def attribute_direction(vae, images, labels, has_attribute) -> np.ndarray:
 
     Encode real images (through the posterior mean) and take the mean code of those that have the
     attribute minus the mean code of those that do not ("attribute arithmetic"). Adding it to a
-    code should add the attribute; notebook 06 checks this with the attribute classifier.
+    code should add the attribute; notebook 07 checks this with the attribute classifier.
 
     Args:
         vae: a trained ``ConditionalVAE``.

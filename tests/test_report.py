@@ -239,8 +239,8 @@ def test_a_report_of_five_seeds_from_synthetic_files_gives_each_verdict(tmp_path
     (claim 2: the GAN sharper on every data set), "does not hold" (claim 1: the VAE slower) and
     "inconclusive" (claim 3: the same oscillation, no collapse), and the report shows every
     seed's value, the medians and the exact p-value."""
-    folders = {"mnist": "04_mnist_experiment", "cifar10": "05_cifar10_experiment",
-               "celeba": "06_celeba_experiment"}
+    folders = {"mnist": "04_mnist_experiment", "cifar10": "06_cifar10_experiment",
+               "celeba": "07_celeba_experiment"}
     for dataset, folder in folders.items():
         for s in range(5):
             m = _run(dataset, s, beta1={"sharpness_ratio": 0.2 + 0.01 * s},

@@ -12,7 +12,8 @@ sampling API (``conditional.py``). Labels are class indices ``(B,)`` (one-hot en
 models), or multi-hot vectors ``(B, K)`` for several CelebA attributes at once. Every sampling
 helper returns images in [0, 1], whatever range the model trains on.
 
-Written by students in notebook 03; trained in notebooks 04 (MNIST), 05 (CIFAR-10) and 06 (CelebA).
+Written by students in notebook 03; trained in notebooks 04 (MNIST), 05 (GANs that fail), 06
+(CIFAR-10) and 07 (CelebA).
 """
 from ..data import MAX_SIDE, MIN_SIDE
 from ..fast_layers import MaskDropout

@@ -169,7 +169,7 @@ class _Conditional(keras.Model):
         """Images from latents and *weighted* labels: each row of ``label_weights`` holds K
         non-negative weights summing to 1, e.g. ``[0.3, 0.7]`` for 30% female, 70% male. The
         models were trained on one-hot labels only, so a blend asks for something never seen in
-        training; the sliders of notebook 06 show what comes out.
+        training; the sliders of notebook 07 show what comes out.
 
         Args:
             z: latent vectors ``(n, latent_dim)``.
