@@ -30,7 +30,23 @@ def main(argv: list[str] | None = None) -> int:
     student = sub.add_parser("student-version", help="write the notebooks with each solution "
                                                      "replaced by a stub, for students")
     student.add_argument("out_dir", help="folder for the student versions")
+    ship = sub.add_parser("ship", help="copy a run's small outputs (measurements, sample "
+                                       "grids, wall times) into the course's shipped results")
+    ship.add_argument("run_dir", help="a run folder of `run`")
+    ship.add_argument("--to", help="where (default: results/classroom-5seeds)")
     args = parser.parse_args(argv)
+
+    if args.command == "ship":
+        from .report import SHIPPED, ship as ship_run
+
+        if not (Path(args.run_dir) / "summary.json").is_file():
+            print(f"error: {args.run_dir} is not a run folder of `run` (no summary.json)",
+                  file=sys.stderr)
+            return 2
+        dest = ship_run(args.run_dir, Path(args.to) if args.to else SHIPPED)
+        print(f"shipped into {dest}: {len(list(dest.glob('seed*/*/*.json')))} measurement "
+              f"files; report: {dest / 'report.md'}")
+        return 0
 
     if args.command == "student-version":
         from .runner import student_versions

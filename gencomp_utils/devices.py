@@ -251,6 +251,24 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def cpu_description() -> str:
+    """The CPU in a few words, e.g. ``AMD EPYC, 2 cores, AVX-512 BF16`` (its model name from
+    ``/proc/cpuinfo``, the cores this process may use, and whether it has bfloat16 units, which
+    change how fast the course trains)."""
+    import os
+
+    name = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f
+                         if line.startswith("model name")), name)
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    bf16 = ", AVX-512 BF16" if "avx512_bf16" in cpu_flags() else ""
+    return f"{name}, {cores} cores{bf16}" + (", AMX" if "amx_bf16" in cpu_flags() else "")
+
+
 def cpu_has_bf16(flags: set[str] | None = None) -> bool:
     """Whether the CPU advertises bfloat16 arithmetic (AVX512-BF16 or AMX-BF16)."""
     flags = cpu_flags() if flags is None else set(flags)

@@ -557,6 +557,116 @@ def write_report(run_dir) -> Path | None:
     return path
 
 
+# ------------------------------------------------------------------------ the shipped results
+
+# The classroom comparison over five seeds, run once and committed with the course (``ship``)
+SHIPPED = paths.REPO_ROOT / "results" / "classroom-5seeds"
+SMALL_OUTPUTS = ("metrics.json", "failures.json", "samples_*.png")  # per notebook and seed
+
+
+def _seed_counts(runs: list[dict]) -> dict:
+    return {dataset: len({m["seed"] for m in ms}) for dataset, ms in group(runs).items()}
+
+
+def results_root(metrics_dir=None, preset: str = "classroom", shipped=None) -> tuple[Path, str]:
+    """Where the comparison reads its experiments, and a sentence saying which results they are.
+
+    ``metrics_dir`` when given; else the reader's own runs (:func:`metrics_root`) when they hold
+    :data:`~gencomp_utils.metrics.MIN_SEEDS` seeds of every data set they cover; else, for the
+    classroom preset, the results shipped with the course (``shipped``, default :data:`SHIPPED`,
+    downloaded by :func:`fetch_shipped` where only the package is installed); else the reader's
+    own runs, however few.
+    """
+    if metrics_dir:
+        return Path(metrics_dir), f"the runs in {metrics_dir} (metrics_dir)"
+    own = metrics_root()
+    mine = [m for m in read_metrics(own) if m["preset"] == preset] if own.is_dir() else []
+    counts = _seed_counts(mine)
+    if mine and min(counts.values()) >= MIN_SEEDS:
+        return own, f"your own runs in {own} ({counts} seeds per data set)"
+    shipped = Path(shipped) if shipped else (SHIPPED if SHIPPED.is_dir() else None)
+    if preset == "classroom" and (shipped or (shipped := fetch_shipped())):
+        about = json.loads((shipped / "about.json").read_text())
+        return shipped, (f"the results shipped with the course in {shipped}: the classroom "
+                         f"preset over {about['seeds']} seeds, run once on {about['machine']} "
+                         f"({about['command']}). Your own runs in {own} hold "
+                         f"{counts or 'no'} seeds per data set, fewer than the {MIN_SEEDS} a "
+                         f"verdict needs: set metrics_dir to read them instead.")
+    return own, f"your own runs in {own}"
+
+
+def fetch_shipped(base_url: str | None = None, dest=None) -> Path | None:
+    """Download the shipped results (the files ``about.json`` lists) into the cache, for a
+    package installed without the repository (Colab); None, with a note, where that fails.
+
+    Args:
+        base_url: the folder's address (default: ``results/classroom-5seeds/`` of the course's
+            repository on GitHub, branch main, as the installed package records it).
+        dest: where to put them (default: the cache's ``results/classroom-5seeds``).
+    """
+    import urllib.request
+    from importlib import metadata
+
+    dest = Path(dest) if dest else paths.cache_dir("results") / SHIPPED.name
+    if (dest / "about.json").is_file():
+        return dest
+    if base_url is None:
+        urls = metadata.metadata("gencomp_utils").get_all("Project-URL") or []
+        repo = next((u.split(", ", 1)[1] for u in urls if u.startswith("Repository")), "")
+        base_url = (repo.replace("https://github.com/", "https://raw.githubusercontent.com/")
+                    + f"/main/results/{SHIPPED.name}/")
+    try:
+        about = urllib.request.urlopen(base_url + "about.json", timeout=20).read()
+        for name in json.loads(about)["files"]:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            (dest / name).write_bytes(urllib.request.urlopen(base_url + name, timeout=20).read())
+    except Exception as e:  # offline, or an address without the folder
+        print(f"The shipped results could not be downloaded from {base_url} ({e}).")
+        return None
+    (dest / "about.json").write_bytes(about)  # last: a folder with it is complete
+    return dest
+
+
+def ship(run_dir, dest=SHIPPED) -> Path:
+    """Copy a main-job run's small outputs into ``dest`` and write its ``report.md``: each
+    experiment's ``metrics.json`` (``failures.json`` for notebook 05) and sample grids, per seed;
+    ``about.json`` with the machine, the package versions, the data, the command and the wall
+    time of each notebook and seed. What ``dest`` holds already stays, so that the notebooks of
+    an interrupted run, run again later, fill it in. No checkpoints.
+
+    Returns:
+        ``dest``.
+    """
+    import shutil
+
+    from .course import environment_report
+
+    run_dir, dest = Path(run_dir), Path(dest)
+    for pattern in SMALL_OUTPUTS:
+        for f in sorted(run_dir.glob(f"seed*/*/{pattern}")):
+            (dest / f.relative_to(run_dir)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dest / f.relative_to(run_dir))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    about = json.loads((dest / "about.json").read_text()) if (dest / "about.json").is_file() \
+        else {"wall_seconds": {}}
+    for r in summary["results"]:
+        if r["status"] == "ok":
+            about["wall_seconds"].setdefault(r["notebook"], {})[str(r["seed"])] = round(
+                r["seconds"], 1)
+    seeds = 1 + max(int(s) for times in about["wall_seconds"].values() for s in times)
+    env = environment_report()
+    about.update(
+        preset=summary["preset"], seeds=seeds, machine=summary.get("machine", "unknown"),
+        command=f"python -m gencomp_utils run --preset {summary['preset']} --seeds {seeds}",
+        versions={k: env[k] for k in ("python", "tensorflow", "keras", "numpy")},
+        data={m["dataset"]: m["splits"] for m in read_metrics(dest)})
+    write_report(dest)
+    about["files"] = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")
+                            if p.is_file() and p.name != "about.json")
+    paths.write_json(dest / "about.json", about, indent=1)
+    return dest
+
+
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>

@@ -275,6 +275,7 @@ def run(preset: str = "classroom", select: list[str] | None = None, seeds: int =
         secs = time.perf_counter() - t0
         results.append(Result(nb.stem, status, secs, str(out), message, seed))
         echo(f"{label}: {status} in {secs:.1f} s" + (f" -> {out}" if status == "failed" else ""))
+        write_summary(run_dir, preset, results)  # after each notebook: a long run ships as it goes
     write_summary(run_dir, preset, results)
     echo(summary_text(results))
     from .report import write_index, write_report
@@ -298,9 +299,12 @@ def summary_text(results: list[Result]) -> str:
 
 
 def write_summary(run_dir: Path, preset: str, results: list[Result]) -> None:
-    """Write ``summary.json`` and ``summary.md`` into the run folder."""
+    """Write ``summary.json`` (with the machine) and ``summary.md`` into the run folder."""
+    from .devices import cpu_description
+
     paths.write_json(run_dir / "summary.json",
-                     {"preset": preset, "results": [asdict(r) for r in results]}, indent=2)
+                     {"preset": preset, "machine": cpu_description(),
+                      "results": [asdict(r) for r in results]}, indent=2)
     rows = ["| notebook | seed | status | seconds | executed copy / note |", "|---|---|---|---|---|"]
     for r in results:
         where = Path(r.executed).relative_to(run_dir) if r.executed else ""

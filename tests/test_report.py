@@ -260,3 +260,90 @@ def test_a_report_of_five_seeds_from_synthetic_files_gives_each_verdict(tmp_path
     assert f"p = {2 / 252:.3g}" in numbers and "twice-the-spread rule: holds" in numbers
     text = report.write_report(tmp_path).read_text()
     assert "| 2 |" in text and "**holds**" in text and "**does not hold**" in text
+
+
+def _main_job(run_dir, seeds=5, preset="classroom"):
+    """A main-job run folder of made-up measures: metrics.json, a failures.json, a sample grid
+    and a checkpoint per seed, and summary.json with the wall times."""
+    results = []
+    for s in range(seeds):
+        folder = run_dir / f"seed{s}" / "04_mnist_experiment"
+        report.write_metrics(folder / "metrics.json", _run(seed=s, preset=preset,
+                                                           vae={"fd_domain": 2.0 + s}))
+        (folder / "samples_gan.png").write_bytes(b"png")
+        (folder / "gan" / "ckpt-1.index").parent.mkdir(parents=True)
+        (folder / "gan" / "ckpt-1.index").write_bytes(b"a checkpoint")
+        (run_dir / f"seed{s}" / "05_gan_failures").mkdir(parents=True)
+        (run_dir / f"seed{s}" / "05_gan_failures" / "failures.json").write_text("{}")
+        results += [{"notebook": nb, "seed": s, "status": "ok", "seconds": 60.0 + s,
+                     "executed": None, "message": ""} for nb in ("04_mnist", "05_gan_failures")]
+    (run_dir / "summary.json").write_text(json.dumps(
+        {"preset": preset, "machine": "a CPU, 2 cores", "results": results}))
+
+
+def test_ship_copies_the_small_outputs_and_fills_in_later_seeds(tmp_path):
+    _main_job(tmp_path / "run", seeds=3)
+    dest = report.ship(tmp_path / "run", tmp_path / "shipped")
+    about = json.loads((dest / "about.json").read_text())
+    assert about["seeds"] == 3 and about["machine"] == "a CPU, 2 cores"
+    assert about["command"] == "python -m gencomp_utils run --preset classroom --seeds 3"
+    assert about["wall_seconds"]["04_mnist"] == {"0": 60.0, "1": 61.0, "2": 62.0}
+    assert set(about["versions"]) == {"python", "tensorflow", "keras", "numpy"}
+    assert (dest / "seed2" / "05_gan_failures" / "failures.json").is_file()
+    assert not list(dest.rglob("ckpt-*")), "checkpoints are not shipped"
+    assert sorted(about["files"]) == sorted(
+        p.relative_to(dest).as_posix() for p in dest.rglob("*")
+        if p.is_file() and p.name != "about.json")
+    assert "| FD (domain classifier) | 3 ± 0.816 |" in (dest / "report.md").read_text()
+    _main_job(tmp_path / "later", seeds=5)  # a later run of every seed: added, not replaced
+    about = json.loads((report.ship(tmp_path / "later", dest) / "about.json").read_text())
+    assert about["seeds"] == 5 and len(report.read_metrics(dest)) == 5
+
+
+def test_the_comparison_reads_own_runs_with_five_seeds_else_the_shipped_ones(tmp_path,
+                                                                              monkeypatch):
+    _main_job(tmp_path / "run")
+    shipped = report.ship(tmp_path / "run", tmp_path / "shipped")
+    monkeypatch.delenv("GENCOMP_RUN_DIR", raising=False)
+    monkeypatch.setenv("GENCOMP_OUTPUT_DIR", str(tmp_path / "out"))
+    report.write_metrics(tmp_path / "out" / "04_mnist_experiment" / "metrics.json", _run())
+    root, which = report.results_root(shipped=shipped)  # one seed of mine: the shipped five
+    assert root == shipped and "shipped with the course" in which and "{'mnist': 1}" in which
+    assert report.results_root(preset="smoke", shipped=shipped)[0] == tmp_path / "out"
+    assert report.results_root(tmp_path / "x", shipped=shipped)[0] == tmp_path / "x"
+    monkeypatch.setenv("GENCOMP_RUN_DIR", str(tmp_path / "run"))  # a main job of five seeds
+    root, which = report.results_root(shipped=shipped)
+    assert root == tmp_path / "run" and which.startswith("your own runs")
+
+
+def test_shipped_results_download_where_only_the_package_is_installed(tmp_path, capsys):
+    _main_job(tmp_path / "run", seeds=2)
+    shipped = report.ship(tmp_path / "run", tmp_path / "shipped")
+    got = report.fetch_shipped(shipped.as_uri() + "/", tmp_path / "cache")
+    assert got == tmp_path / "cache"
+    for name in json.loads((shipped / "about.json").read_text())["files"] + ["about.json"]:
+        assert (got / name).read_bytes() == (shipped / name).read_bytes(), name
+    assert report.fetch_shipped((tmp_path / "nowhere").as_uri() + "/", tmp_path / "c2") is None
+    assert "could not be downloaded" in capsys.readouterr().out
+    assert not (tmp_path / "c2" / "about.json").exists()
+
+
+@pytest.mark.skipif(not report.SHIPPED.is_dir(), reason="no shipped results in this checkout")
+def test_the_shipped_results_hold_to_the_schema_and_regenerate_their_report(tmp_path):
+    """Every shipped metrics.json validates, each data set has five seeds of the classroom
+    preset, every failures.json has the four GANs, and report.md comes out of them unchanged."""
+    import shutil
+
+    runs = report.read_metrics(report.SHIPPED)  # validates each file
+    assert all(m["preset"] == "classroom" and m["evidence"] for m in runs)
+    assert all(n == 5 for n in report._seed_counts(runs).values()), report._seed_counts(runs)
+    for path in report.SHIPPED.glob("seed*/05_gan_failures/failures.json"):
+        record = json.loads(path.read_text())
+        assert record["preset"] == "classroom" and len(record["variants"]) == 4, path
+    about = json.loads((report.SHIPPED / "about.json").read_text())
+    assert about["files"] == sorted(p.relative_to(report.SHIPPED).as_posix()
+                                    for p in report.SHIPPED.rglob("*")
+                                    if p.is_file() and p.name != "about.json")
+    copy = shutil.copytree(report.SHIPPED, tmp_path / "copy")
+    (copy / "report.md").unlink()
+    assert report.write_report(copy).read_text() == (report.SHIPPED / "report.md").read_text()

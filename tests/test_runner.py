@@ -30,7 +30,13 @@ def course(tmp_path, data_dir):
               "pathlib.Path(os.environ['GENCOMP_OUTPUT_DIR'], f'ran-{preset}-{seed}').touch()")
     _notebook(folder / "01_fails.ipynb", "raise RuntimeError('this cell is broken')")
     _notebook(folder / "02_faces.ipynb", "print('never runs')", requires=["celeba"])
-    _notebook(folder / "03_experiment.ipynb", "assert seed in (0, 1)", per_seed=True)
+    # the summary is written after each notebook, so that a long run can ship as it goes
+    _notebook(folder / "03_experiment.ipynb",
+              "import json, os, pathlib\n"
+              "done = json.loads(pathlib.Path(os.environ['GENCOMP_RUN_DIR'], 'summary.json')"
+              ".read_text())['results']\n"
+              "assert seed in (0, 1) and [r['notebook'] for r in done][:2] == ['00_ok', "
+              "'01_fails']", per_seed=True)
     return folder
 
 
@@ -51,6 +57,7 @@ def test_run_reports_ok_failed_and_skipped(course, tmp_path):
     assert "[1/5] 00_ok: ok" in text and "FAILED  01_fails" in text and "SKIPPED 02_faces" in text
     summary = json.loads((run_dir / "summary.json").read_text())
     assert len(summary["results"]) == 5 and (run_dir / "summary.md").exists()
+    assert "cores" in summary["machine"]
     index = (run_dir / "index.html").read_text()
     assert "3 ok, 1 failed, 1 skipped" in index and "Kaggle" in index
     for name in ("00_ok", "01_fails", "03_experiment"):  # every executed copy, rendered, linked
@@ -122,6 +129,11 @@ def test_command_line_exit_codes(course, tmp_path, capsys):
     assert main(args + ["--notebooks", "01"]) == 1
     assert main(args + ["--notebooks", "42"]) == 2
     assert "No notebook" in capsys.readouterr().err
+    run_dir = next((tmp_path / "o").iterdir())
+    assert main(["ship", str(run_dir), "--to", str(tmp_path / "shipped")]) == 0
+    assert json.loads((tmp_path / "shipped" / "about.json").read_text())["seeds"] == 1
+    assert main(["ship", str(tmp_path / "o")]) == 2  # not a run folder
+    assert "no summary.json" in capsys.readouterr().err
 
 
 def test_data_command_lists_every_split(data_dir, capsys):
