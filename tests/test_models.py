@@ -278,8 +278,9 @@ def test_spectral_norm_keeps_each_layer_of_the_discriminator_at_norm_one(digits1
 
 
 def test_discriminator_sees_real_and_generated_images_as_one_batch(digits16, monkeypatch):
-    """Spectral normalisation updates the weights at every training-mode call: one call per
-    discriminator step, with the real and the generated images together."""
+    """Spectral normalisation rewrites the weights at every training-mode call: in a training
+    step, one call in the discriminator's step, with the real and the generated images
+    together (both judged by the same weights), and one in the generator's."""
     x, y = digits16
     gan = models.ACGAN((16, 16, 1), **TINY, spectral_norm=True)
     gan.compile(jit_compile=False)
@@ -290,10 +291,21 @@ def test_discriminator_sees_real_and_generated_images_as_one_batch(digits16, mon
         return judge(images, onehot, training=training)
 
     monkeypatch.setattr(gan, "judge", spy)
-    onehot = keras.ops.one_hot(y[:8], 10)
-    gan.discriminator_step(x[:8] * 2 - 1, onehot, y[:8],
-                           keras.ops.convert_to_tensor(gan.latent(8, seed=0)))
-    assert calls == [(16, True)]
+    gan.train_step((keras.ops.convert_to_tensor(x[:8] * 2 - 1), keras.ops.convert_to_tensor(y[:8])))
+    assert calls == [(16, True), (8, True)]
+
+
+def test_spectral_norm_writes_float32_weights_under_mixed_precision(digits16):
+    """Under mixed_float16 the layers compute in float16, but W / sigma is written into the
+    float32 kernel in float32: a float16 computation would leave every entry a float16."""
+    x, _ = digits16
+    gan = models.ACGAN((16, 16, 1), **TINY, spectral_norm=True, precision="mixed_float16")
+    gan.discriminator(x[:4] * 2 - 1, training=True)
+    kernel = np.asarray(gan.discriminator.get_layer("conv0_sn").layer.kernel)
+    assert kernel.dtype == np.float32
+    assert np.mean(kernel.astype(np.float16).astype(np.float32) == kernel) < 0.5
+    w = kernel.reshape(-1, kernel.shape[-1])
+    assert 0.5 < np.linalg.svd(w, compute_uv=False)[0] < 1.5  # one power-iteration step
 
 
 def test_one_class_is_an_unconditional_gan(digits16):

@@ -192,8 +192,8 @@ class ACGAN(_Conditional):
 
     def discriminator_step(self, x, y, labels, z):
         """One step of the discriminator: real -> 1, generated (from ``z``) -> 0, the class.
-        Real and generated images go through it as one batch, so that everything the
-        discriminator does in training mode (spectral normalisation) happens once per step."""
+        Real and generated images go through it as one batch: spectral normalisation rewrites
+        the weights at each training-mode call, and so judges both with the same weights."""
         import tensorflow as tf
 
         with tf.GradientTape() as tape:

@@ -120,8 +120,10 @@ def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], labe
         dropout_layer: the dropout class (Keras's, or :class:`gencomp_utils.fast_layers.MaskDropout`).
         spectral_norm: divide the weights of every convolution and head by their largest
             singular value (``keras.layers.SpectralNormalization``; Miyato et al., 2018), which
-            bounds how fast the output can change with the input. The division happens when
-            the network is called with ``training=True``.
+            bounds how fast the output can change with the input. Each call with
+            ``training=True`` takes one power-iteration step towards that singular value and
+            writes W / sigma into the kernel; calls with ``training=False`` use the kernel as
+            it is.
 
     Returns:
         A functional model ``[x] or [x, y_onehot] -> [head, ...]``.
@@ -129,8 +131,9 @@ def build_downsampler(arch: Architecture, name: str, heads: dict[str, int], labe
     def weights(layer):
         if not spectral_norm:
             return layer
-        return layers.SpectralNormalization(layer, dtype=layer.dtype_policy,
-                                            name=f"{layer.name}_sn")
+        # float32 whatever the layer's policy: the wrapper writes W / sigma into the kernel,
+        # which a float16 computation would round (the layer itself still computes in its own)
+        return layers.SpectralNormalization(layer, dtype="float32", name=f"{layer.name}_sn")
 
     h, w, c = arch.image_shape
     x_in = keras.Input((h, w, c), name="image")
