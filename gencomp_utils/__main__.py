@@ -43,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {args.run_dir} is not a run folder of `run` (no summary.json)",
                   file=sys.stderr)
             return 2
-        dest = ship_run(args.run_dir, Path(args.to) if args.to else SHIPPED)
+        try:
+            dest = ship_run(args.run_dir, Path(args.to) if args.to else SHIPPED)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         print(f"shipped into {dest}: {len(list(dest.glob('seed*/*/*.json')))} measurement "
               f"files; report: {dest / 'report.md'}")
         return 0

@@ -582,22 +582,25 @@ def results_root(metrics_dir=None, preset: str = "classroom", shipped=None) -> t
     own = metrics_root()
     mine = [m for m in read_metrics(own) if m["preset"] == preset] if own.is_dir() else []
     counts = _seed_counts(mine)
+    held = ", ".join(f"{d} {n}" for d, n in counts.items()) or "no"
     if mine and min(counts.values()) >= MIN_SEEDS:
-        return own, f"your own runs in {own} ({counts} seeds per data set)"
+        return own, f"your own runs in {own} (seeds per data set: {held})"
     shipped = Path(shipped) if shipped else (SHIPPED if SHIPPED.is_dir() else None)
     if preset == "classroom" and (shipped or (shipped := fetch_shipped())):
         about = json.loads((shipped / "about.json").read_text())
         return shipped, (f"the results shipped with the course in {shipped}: the classroom "
                          f"preset over {about['seeds']} seeds, run once on {about['machine']} "
-                         f"({about['command']}). Your own runs in {own} hold "
-                         f"{counts or 'no'} seeds per data set, fewer than the {MIN_SEEDS} a "
-                         f"verdict needs: set metrics_dir to read them instead.")
+                         f"({about['command']}). Your own runs in {own} hold seeds per data "
+                         f"set: {held}, fewer than the {MIN_SEEDS} a verdict needs; set "
+                         f"metrics_dir to read them instead.")
     return own, f"your own runs in {own}"
 
 
 def fetch_shipped(base_url: str | None = None, dest=None) -> Path | None:
     """Download the shipped results (the files ``about.json`` lists) into the cache, for a
-    package installed without the repository (Colab); None, with a note, where that fails.
+    package installed without the repository (Colab). A copy already in the cache is kept while
+    the published ``about.json`` is the same, and used when the download fails; None, with a
+    note, where there is neither.
 
     Args:
         base_url: the folder's address (default: ``results/classroom-5seeds/`` of the course's
@@ -608,8 +611,7 @@ def fetch_shipped(base_url: str | None = None, dest=None) -> Path | None:
     from importlib import metadata
 
     dest = Path(dest) if dest else paths.cache_dir("results") / SHIPPED.name
-    if (dest / "about.json").is_file():
-        return dest
+    cached = dest / "about.json"
     if base_url is None:
         urls = metadata.metadata("gencomp_utils").get_all("Project-URL") or []
         repo = next((u.split(", ", 1)[1] for u in urls if u.startswith("Repository")), "")
@@ -617,13 +619,20 @@ def fetch_shipped(base_url: str | None = None, dest=None) -> Path | None:
                     + f"/main/results/{SHIPPED.name}/")
     try:
         about = urllib.request.urlopen(base_url + "about.json", timeout=20).read()
-        for name in json.loads(about)["files"]:
+        if cached.is_file() and cached.read_bytes() == about:
+            return dest
+        names = json.loads(about)["files"]
+        if any(Path(n).is_absolute() or ".." in Path(n).parts for n in names):
+            raise ValueError(f"about.json lists a file outside its folder: {names}")
+        cached.unlink(missing_ok=True)  # the folder is incomplete until about.json is back
+        for name in names:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             (dest / name).write_bytes(urllib.request.urlopen(base_url + name, timeout=20).read())
     except Exception as e:  # offline, or an address without the folder
-        print(f"The shipped results could not be downloaded from {base_url} ({e}).")
-        return None
-    (dest / "about.json").write_bytes(about)  # last: a folder with it is complete
+        print(f"The shipped results could not be downloaded from {base_url} ({e})"
+              + (f"; using the copy in {dest}." if cached.is_file() else "."))
+        return dest if cached.is_file() else None
+    cached.write_bytes(about)  # last: a folder with it is complete
     return dest
 
 
@@ -631,34 +640,39 @@ def ship(run_dir, dest=SHIPPED) -> Path:
     """Copy a main-job run's small outputs into ``dest`` and write its ``report.md``: each
     experiment's ``metrics.json`` (``failures.json`` for notebook 05) and sample grids, per seed;
     ``about.json`` with the machine, the package versions, the data, the command and the wall
-    time of each notebook and seed. What ``dest`` holds already stays, so that the notebooks of
-    an interrupted run, run again later, fill it in. No checkpoints.
+    time of each notebook and seed. Other notebooks and seeds in ``dest`` stay, and so does the
+    first wall time shipped for each (a later run may have loaded its models from the cache), so
+    that the notebooks of an interrupted run, run again later, fill it in; a run of another
+    preset or machine is refused. No checkpoints.
 
     Returns:
         ``dest``.
     """
     import shutil
 
-    from .course import environment_report
-
     run_dir, dest = Path(run_dir), Path(dest)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    ok = [r for r in summary["results"] if r["status"] == "ok"]
+    if not ok:
+        raise ValueError(f"{run_dir} holds no notebook that ran to the end: nothing to ship.")
+    about = json.loads((dest / "about.json").read_text()) if (dest / "about.json").is_file() \
+        else {"wall_seconds": {}}
+    for key in ("preset", "machine"):
+        if about.get(key, summary.get(key)) != summary.get(key):
+            raise ValueError(f"{dest} holds results of {key} {about[key]!r}, this run has "
+                             f"{summary.get(key)!r}: ship it into another folder (--to).")
     for pattern in SMALL_OUTPUTS:
         for f in sorted(run_dir.glob(f"seed*/*/{pattern}")):
             (dest / f.relative_to(run_dir)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, dest / f.relative_to(run_dir))
-    summary = json.loads((run_dir / "summary.json").read_text())
-    about = json.loads((dest / "about.json").read_text()) if (dest / "about.json").is_file() \
-        else {"wall_seconds": {}}
-    for r in summary["results"]:
-        if r["status"] == "ok":
-            about["wall_seconds"].setdefault(r["notebook"], {})[str(r["seed"])] = round(
-                r["seconds"], 1)
+    for r in ok:  # the first run's time stays: a later one may have loaded its models
+        about["wall_seconds"].setdefault(r["notebook"], {}).setdefault(
+            str(r["seed"]), round(r["seconds"], 1))
     seeds = 1 + max(int(s) for times in about["wall_seconds"].values() for s in times)
-    env = environment_report()
     about.update(
         preset=summary["preset"], seeds=seeds, machine=summary.get("machine", "unknown"),
         command=f"python -m gencomp_utils run --preset {summary['preset']} --seeds {seeds}",
-        versions={k: env[k] for k in ("python", "tensorflow", "keras", "numpy")},
+        versions=summary.get("versions", {}),
         data={m["dataset"]: m["splits"] for m in read_metrics(dest)})
     write_report(dest)
     about["files"] = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")

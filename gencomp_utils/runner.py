@@ -300,10 +300,16 @@ def summary_text(results: list[Result]) -> str:
 
 def write_summary(run_dir: Path, preset: str, results: list[Result]) -> None:
     """Write ``summary.json`` (with the machine) and ``summary.md`` into the run folder."""
+    import platform
+    from importlib import metadata
+
     from .devices import cpu_description
 
+    versions = {"python": platform.python_version()}
+    for package in ("tensorflow", "keras", "numpy"):
+        versions[package] = metadata.version(package)
     paths.write_json(run_dir / "summary.json",
-                     {"preset": preset, "machine": cpu_description(),
+                     {"preset": preset, "machine": cpu_description(), "versions": versions,
                       "results": [asdict(r) for r in results]}, indent=2)
     rows = ["| notebook | seed | status | seconds | executed copy / note |", "|---|---|---|---|---|"]
     for r in results:

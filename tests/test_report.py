@@ -262,7 +262,7 @@ def test_a_report_of_five_seeds_from_synthetic_files_gives_each_verdict(tmp_path
     assert "| 2 |" in text and "**holds**" in text and "**does not hold**" in text
 
 
-def _main_job(run_dir, seeds=5, preset="classroom"):
+def _main_job(run_dir, seeds=5, preset="classroom", seconds=60.0, machine="a CPU, 2 cores"):
     """A main-job run folder of made-up measures: metrics.json, a failures.json, a sample grid
     and a checkpoint per seed, and summary.json with the wall times."""
     results = []
@@ -275,10 +275,12 @@ def _main_job(run_dir, seeds=5, preset="classroom"):
         (folder / "gan" / "ckpt-1.index").write_bytes(b"a checkpoint")
         (run_dir / f"seed{s}" / "05_gan_failures").mkdir(parents=True)
         (run_dir / f"seed{s}" / "05_gan_failures" / "failures.json").write_text("{}")
-        results += [{"notebook": nb, "seed": s, "status": "ok", "seconds": 60.0 + s,
+        results += [{"notebook": nb, "seed": s, "status": "ok", "seconds": seconds + s,
                      "executed": None, "message": ""} for nb in ("04_mnist", "05_gan_failures")]
     (run_dir / "summary.json").write_text(json.dumps(
-        {"preset": preset, "machine": "a CPU, 2 cores", "results": results}))
+        {"preset": preset, "machine": machine, "results": results,
+         "versions": {"python": "3.11.7", "tensorflow": "2.21.0", "keras": "3.15.1",
+                      "numpy": "2.1.3"}}))
 
 
 def test_ship_copies_the_small_outputs_and_fills_in_later_seeds(tmp_path):
@@ -295,9 +297,25 @@ def test_ship_copies_the_small_outputs_and_fills_in_later_seeds(tmp_path):
         p.relative_to(dest).as_posix() for p in dest.rglob("*")
         if p.is_file() and p.name != "about.json")
     assert "| FD (domain classifier) | 3 ± 0.816 |" in (dest / "report.md").read_text()
-    _main_job(tmp_path / "later", seeds=5)  # a later run of every seed: added, not replaced
+    # a later run of every seed, its first three loaded from the cache in 2 s: seeds added,
+    # the wall times of the seeds trained before kept
+    _main_job(tmp_path / "later", seeds=5, seconds=2.0)
     about = json.loads((report.ship(tmp_path / "later", dest) / "about.json").read_text())
     assert about["seeds"] == 5 and len(report.read_metrics(dest)) == 5
+    assert about["wall_seconds"]["04_mnist"] == {"0": 60.0, "1": 61.0, "2": 62.0, "3": 5.0,
+                                                 "4": 6.0}
+    _main_job(tmp_path / "other", seeds=1, machine="another CPU")
+    with pytest.raises(ValueError, match="machine 'a CPU, 2 cores'.*another CPU"):
+        report.ship(tmp_path / "other", dest)
+    _main_job(tmp_path / "smoke", seeds=1, preset="smoke")
+    with pytest.raises(ValueError, match="preset 'classroom'"):
+        report.ship(tmp_path / "smoke", dest)
+    summary = json.loads((tmp_path / "smoke" / "summary.json").read_text())
+    for r in summary["results"]:
+        r["status"] = "failed"
+    (tmp_path / "smoke" / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(ValueError, match="nothing to ship"):
+        report.ship(tmp_path / "smoke", tmp_path / "elsewhere")
 
 
 def test_the_comparison_reads_own_runs_with_five_seeds_else_the_shipped_ones(tmp_path,
@@ -308,7 +326,7 @@ def test_the_comparison_reads_own_runs_with_five_seeds_else_the_shipped_ones(tmp
     monkeypatch.setenv("GENCOMP_OUTPUT_DIR", str(tmp_path / "out"))
     report.write_metrics(tmp_path / "out" / "04_mnist_experiment" / "metrics.json", _run())
     root, which = report.results_root(shipped=shipped)  # one seed of mine: the shipped five
-    assert root == shipped and "shipped with the course" in which and "{'mnist': 1}" in which
+    assert root == shipped and "shipped with the course" in which and ": mnist 1," in which
     assert report.results_root(preset="smoke", shipped=shipped)[0] == tmp_path / "out"
     assert report.results_root(tmp_path / "x", shipped=shipped)[0] == tmp_path / "x"
     monkeypatch.setenv("GENCOMP_RUN_DIR", str(tmp_path / "run"))  # a main job of five seeds
@@ -326,6 +344,18 @@ def test_shipped_results_download_where_only_the_package_is_installed(tmp_path, 
     assert report.fetch_shipped((tmp_path / "nowhere").as_uri() + "/", tmp_path / "c2") is None
     assert "could not be downloaded" in capsys.readouterr().out
     assert not (tmp_path / "c2" / "about.json").exists()
+    # offline, the copy already fetched serves; a newer publication replaces it
+    assert report.fetch_shipped((tmp_path / "nowhere").as_uri() + "/", got) == got
+    assert "using the copy" in capsys.readouterr().out
+    _main_job(tmp_path / "run3", seeds=3)
+    report.ship(tmp_path / "run3", shipped)
+    report.fetch_shipped(shipped.as_uri() + "/", got)
+    assert json.loads((got / "about.json").read_text())["seeds"] == 3
+    assert (got / "seed2" / "05_gan_failures" / "failures.json").is_file()
+    about = json.loads((shipped / "about.json").read_text())  # a file outside the folder
+    (shipped / "about.json").write_text(json.dumps(dict(about, files=["../secret"])))
+    assert report.fetch_shipped(shipped.as_uri() + "/", tmp_path / "c3") is None
+    assert "outside its folder" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not report.SHIPPED.is_dir(), reason="no shipped results in this checkout")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from importlib import metadata
 
 import nbformat
 import pytest
@@ -129,11 +130,15 @@ def test_command_line_exit_codes(course, tmp_path, capsys):
     assert main(args + ["--notebooks", "01"]) == 1
     assert main(args + ["--notebooks", "42"]) == 2
     assert "No notebook" in capsys.readouterr().err
-    run_dir = next((tmp_path / "o").iterdir())
-    assert main(["ship", str(run_dir), "--to", str(tmp_path / "shipped")]) == 0
-    assert json.loads((tmp_path / "shipped" / "about.json").read_text())["seeds"] == 1
+    runs = {json.loads((d / "summary.json").read_text())["results"][0]["status"]: d
+            for d in (tmp_path / "o").iterdir()}
+    assert main(["ship", str(runs["ok"]), "--to", str(tmp_path / "shipped")]) == 0
+    about = json.loads((tmp_path / "shipped" / "about.json").read_text())
+    assert about["seeds"] == 1 and about["versions"]["keras"] == metadata.version("keras")
     assert main(["ship", str(tmp_path / "o")]) == 2  # not a run folder
     assert "no summary.json" in capsys.readouterr().err
+    assert main(["ship", str(runs["failed"]), "--to", str(tmp_path / "s2")]) == 2
+    assert "nothing to ship" in capsys.readouterr().err
 
 
 def test_data_command_lists_every_split(data_dir, capsys):
