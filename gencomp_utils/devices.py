@@ -265,8 +265,9 @@ def cpu_description() -> str:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    bf16 = ", AVX-512 BF16" if "avx512_bf16" in cpu_flags() else ""
-    return f"{name}, {cores} cores{bf16}" + (", AMX" if "amx_bf16" in cpu_flags() else "")
+    flags = cpu_flags()
+    return (f"{name}, {cores} cores" + (", AVX-512 BF16" if "avx512_bf16" in flags else "")
+            + (", AMX" if "amx_bf16" in flags else ""))
 
 
 def cpu_has_bf16(flags: set[str] | None = None) -> bool:

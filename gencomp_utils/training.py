@@ -397,8 +397,7 @@ class _Engine:
         images = self.model.sample(z=self.z, labels=self.labels)
         rel = f"grids/step_{self.step:06d}.png"
         classes = len(np.unique(self.labels))  # a row per class; one class: a square grid
-        grid = plots.grid_array(images, rows=classes if classes > 1
-                                else int(np.sqrt(len(self.labels))))
+        grid = plots.grid_array(images, rows=classes if classes > 1 else None)
         plots.save_png(grid, self.run_dir / rel)
         plots.save_png(grid, self.out_dir / rel)
         div = diversity(images, self.labels)
