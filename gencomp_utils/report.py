@@ -543,6 +543,8 @@ def write_report(run_dir) -> Path | None:
     import matplotlib.pyplot as plt
 
     parts = ["# VAE against GAN: measured", ""]
+    if (run_dir / "about.json").is_file():  # shipped results: how they were made
+        parts += _about_markdown(json.loads((run_dir / "about.json").read_text()))
     for dataset in group(runs):
         fig = quality_vs_time(runs, dataset, path=run_dir / f"quality_vs_time_{dataset}.png")
         plt.close(fig)
@@ -555,6 +557,23 @@ def write_report(run_dir) -> Path | None:
     path = run_dir / "report.md"
     path.write_text("\n".join(parts))
     return path
+
+
+def _about_markdown(about: dict) -> list[str]:
+    """The lines of a shipped report that say how its results were made (from ``about.json``)."""
+    seeds = [str(s) for s in range(about["seeds"])]
+    rows = ["| notebook | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+            "|---|" + "---|" * len(seeds)]
+    for notebook, times in about["wall_seconds"].items():
+        rows.append(f"| {notebook} | " + " | ".join(
+            f"{times[s]:.0f}" if s in times else "" for s in seeds) + " |")
+    total = sum(t for times in about["wall_seconds"].values() for t in times.values())
+    versions = ", ".join(f"{k} {v}" for k, v in about["versions"].items())
+    return [f"Made with `{about['command']}` on {about['machine']} ({versions}), in "
+            f"{total / 3600:.1f} hours of notebook time.", "",
+            *[f"- {d['note']}" for d in about["data"].values()], "",
+            "Wall time of each notebook and seed, in seconds (where a notebook loaded models "
+            "another had trained, as 05 loads 04's AC-GAN, it took less):", "", *rows, ""]
 
 
 # ------------------------------------------------------------------------ the shipped results
@@ -674,6 +693,7 @@ def ship(run_dir, dest=SHIPPED) -> Path:
         command=f"python -m gencomp_utils run --preset {summary['preset']} --seeds {seeds}",
         versions=summary.get("versions", {}),
         data={m["dataset"]: m["splits"] for m in read_metrics(dest)})
+    paths.write_json(dest / "about.json", about, indent=1)  # the report reads it
     write_report(dest)
     about["files"] = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")
                             if p.is_file() and p.name != "about.json")
