@@ -601,7 +601,7 @@ def results_root(metrics_dir=None, preset: str = "classroom", shipped=None) -> t
     own = metrics_root()
     mine = [m for m in read_metrics(own) if m["preset"] == preset] if own.is_dir() else []
     counts = _seed_counts(mine)
-    held = ", ".join(f"{d} {n}" for d, n in counts.items()) or "no"
+    held = ", ".join(f"{d} {n}" for d, n in counts.items()) or "none"
     if mine and min(counts.values()) >= MIN_SEEDS:
         return own, f"your own runs in {own} (seeds per data set: {held})"
     shipped = Path(shipped) if shipped else (SHIPPED if SHIPPED.is_dir() else None)
@@ -641,8 +641,11 @@ def fetch_shipped(base_url: str | None = None, dest=None) -> Path | None:
         if cached.is_file() and cached.read_bytes() == about:
             return dest
         names = json.loads(about)["files"]
-        if any(Path(n).is_absolute() or ".." in Path(n).parts for n in names):
-            raise ValueError(f"about.json lists a file outside its folder: {names}")
+        outside = [n for n in names if Path(n).is_absolute() or ".." in Path(n).parts]
+        if outside:
+            print(f"The shipped results at {base_url} were not downloaded: their about.json "
+                  f"lists files outside the folder ({outside}).")
+            return dest if cached.is_file() else None
         cached.unlink(missing_ok=True)  # the folder is incomplete until about.json is back
         for name in names:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -659,10 +662,10 @@ def ship(run_dir, dest=SHIPPED) -> Path:
     """Copy a main-job run's small outputs into ``dest`` and write its ``report.md``: each
     experiment's ``metrics.json`` (``failures.json`` for notebook 05) and sample grids, per seed;
     ``about.json`` with the machine, the package versions, the data, the command and the wall
-    time of each notebook and seed. Other notebooks and seeds in ``dest`` stay, and so does the
-    first wall time shipped for each (a later run may have loaded its models from the cache), so
-    that the notebooks of an interrupted run, run again later, fill it in; a run of another
-    preset or machine is refused. No checkpoints.
+    time of each notebook and seed. A notebook and seed shipped already stays as it was, files and
+    wall time (a later run may have loaded its models from the cache), so that the notebooks of
+    an interrupted run, run again later, fill in the rest; a run of another preset, machine or
+    package versions is refused. No checkpoints.
 
     Returns:
         ``dest``.
@@ -676,12 +679,16 @@ def ship(run_dir, dest=SHIPPED) -> Path:
         raise ValueError(f"{run_dir} holds no notebook that ran to the end: nothing to ship.")
     about = json.loads((dest / "about.json").read_text()) if (dest / "about.json").is_file() \
         else {"wall_seconds": {}}
-    for key in ("preset", "machine"):
+    for key in ("preset", "machine", "versions"):
         if about.get(key, summary.get(key)) != summary.get(key):
             raise ValueError(f"{dest} holds results of {key} {about[key]!r}, this run has "
                              f"{summary.get(key)!r}: ship it into another folder (--to).")
+    shipped = {(nb, seed) for nb, times in about["wall_seconds"].items() for seed in times}
     for pattern in SMALL_OUTPUTS:
         for f in sorted(run_dir.glob(f"seed*/*/{pattern}")):
+            seed_dir, notebook = f.relative_to(run_dir).parts[:2]
+            if (notebook, seed_dir.removeprefix("seed")) in shipped:
+                continue  # what was shipped stays, with its wall time
             (dest / f.relative_to(run_dir)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, dest / f.relative_to(run_dir))
     for r in ok:  # the first run's time stays: a later one may have loaded its models

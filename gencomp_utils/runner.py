@@ -307,7 +307,10 @@ def write_summary(run_dir: Path, preset: str, results: list[Result]) -> None:
 
     versions = {"python": platform.python_version()}
     for package in ("tensorflow", "keras", "numpy"):
-        versions[package] = metadata.version(package)
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:  # e.g. installed as tensorflow-cpu
+            versions[package] = None
     paths.write_json(run_dir / "summary.json",
                      {"preset": preset, "machine": cpu_description(), "versions": versions,
                       "results": [asdict(r) for r in results]}, indent=2)

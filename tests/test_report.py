@@ -269,14 +269,14 @@ def _main_job(run_dir, seeds=5, preset="classroom", seconds=60.0, machine="a CPU
     for s in range(seeds):
         folder = run_dir / f"seed{s}" / "04_mnist_experiment"
         report.write_metrics(folder / "metrics.json", _run(seed=s, preset=preset,
-                                                           vae={"fd_domain": 2.0 + s}))
+                                                           vae={"fd_domain": seconds / 30 + s}))
         (folder / "samples_gan.png").write_bytes(b"png")
         (folder / "gan" / "ckpt-1.index").parent.mkdir(parents=True)
         (folder / "gan" / "ckpt-1.index").write_bytes(b"a checkpoint")
         (run_dir / f"seed{s}" / "05_gan_failures").mkdir(parents=True)
         (run_dir / f"seed{s}" / "05_gan_failures" / "failures.json").write_text("{}")
         results += [{"notebook": nb, "seed": s, "status": "ok", "seconds": seconds + s,
-                     "executed": None, "message": ""} for nb in ("04_mnist", "05_gan_failures")]
+                     "executed": None, "message": ""} for nb in ("04_mnist_experiment", "05_gan_failures")]
     (run_dir / "summary.json").write_text(json.dumps(
         {"preset": preset, "machine": machine, "results": results,
          "versions": {"python": "3.11.7", "tensorflow": "2.21.0", "keras": "3.15.1",
@@ -289,7 +289,7 @@ def test_ship_copies_the_small_outputs_and_fills_in_later_seeds(tmp_path):
     about = json.loads((dest / "about.json").read_text())
     assert about["seeds"] == 3 and about["machine"] == "a CPU, 2 cores"
     assert about["command"] == "python -m gencomp_utils run --preset classroom --seeds 3"
-    assert about["wall_seconds"]["04_mnist"] == {"0": 60.0, "1": 61.0, "2": 62.0}
+    assert about["wall_seconds"]["04_mnist_experiment"] == {"0": 60.0, "1": 61.0, "2": 62.0}
     assert set(about["versions"]) == {"python", "tensorflow", "keras", "numpy"}
     assert (dest / "seed2" / "05_gan_failures" / "failures.json").is_file()
     assert not list(dest.rglob("ckpt-*")), "checkpoints are not shipped"
@@ -300,14 +300,16 @@ def test_ship_copies_the_small_outputs_and_fills_in_later_seeds(tmp_path):
     assert "| FD (domain classifier) | 3 ± 0.816 |" in text
     assert ("Made with `python -m gencomp_utils run --preset classroom --seeds 3` on a CPU, "
             "2 cores (python 3.11.7, tensorflow 2.21.0") in text
-    assert "| 04_mnist | 60 | 61 | 62 |" in text  # the wall time of each seed
+    assert "| 04_mnist_experiment | 60 | 61 | 62 |" in text  # the wall time of each seed
     # a later run of every seed, its first three loaded from the cache in 2 s: seeds added,
     # the wall times of the seeds trained before kept
     _main_job(tmp_path / "later", seeds=5, seconds=2.0)
     about = json.loads((report.ship(tmp_path / "later", dest) / "about.json").read_text())
     assert about["seeds"] == 5 and len(report.read_metrics(dest)) == 5
-    assert about["wall_seconds"]["04_mnist"] == {"0": 60.0, "1": 61.0, "2": 62.0, "3": 5.0,
+    assert about["wall_seconds"]["04_mnist_experiment"] == {"0": 60.0, "1": 61.0, "2": 62.0, "3": 5.0,
                                                  "4": 6.0}
+    fds = {m["seed"]: m["models"]["vae"]["fd_domain"] for m in report.read_metrics(dest)}
+    assert fds == pytest.approx({0: 2.0, 1: 3.0, 2: 4.0, 3: 3 + 1 / 15, 4: 4 + 1 / 15})
     _main_job(tmp_path / "other", seeds=1, machine="another CPU")
     with pytest.raises(ValueError, match="machine 'a CPU, 2 cores'.*another CPU"):
         report.ship(tmp_path / "other", dest)
@@ -356,10 +358,13 @@ def test_shipped_results_download_where_only_the_package_is_installed(tmp_path, 
     report.fetch_shipped(shipped.as_uri() + "/", got)
     assert json.loads((got / "about.json").read_text())["seeds"] == 3
     assert (got / "seed2" / "05_gan_failures" / "failures.json").is_file()
+    (got / "seed2" / "05_gan_failures" / "failures.json").unlink()  # about.json unchanged:
+    report.fetch_shipped(shipped.as_uri() + "/", got)                 # nothing downloaded
+    assert not (got / "seed2" / "05_gan_failures" / "failures.json").exists()
     about = json.loads((shipped / "about.json").read_text())  # a file outside the folder
-    (shipped / "about.json").write_text(json.dumps(dict(about, files=["../secret"])))
+    (shipped / "about.json").write_text(json.dumps(dict(about, files=["a.json", "../secret"])))
     assert report.fetch_shipped(shipped.as_uri() + "/", tmp_path / "c3") is None
-    assert "outside its folder" in capsys.readouterr().out
+    assert "files outside the folder (['../secret'])" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not report.SHIPPED.is_dir(), reason="no shipped results in this checkout")
