@@ -569,11 +569,12 @@ def _about_markdown(about: dict) -> list[str]:
             f"{times[s]:.0f}" if s in times else "" for s in seeds) + " |")
     total = sum(t for times in about["wall_seconds"].values() for t in times.values())
     versions = ", ".join(f"{k} {v}" for k, v in about["versions"].items())
-    return [f"Made with `{about['command']}` on {about['machine']} ({versions}), in "
-            f"{total / 3600:.1f} hours of notebook time.", "",
+    return [f"Made with `{about['command']}` on {about['machine']} ({versions}); the "
+            f"notebooks' wall times below add up to {total / 3600:.1f} hours.", "",
             *[f"- {d['note']}" for d in about["data"].values()], "",
             "Wall time of each notebook and seed, in seconds (where a notebook loaded models "
-            "another had trained, as 05 loads 04's AC-GAN, it took less):", "", *rows, ""]
+            "another had trained, as 05 loads 04's AC-GAN, it took less):", "", *rows, "",
+            *[f"- {note}" for note in about.get("notes", [])], ""]
 
 
 # ------------------------------------------------------------------------ the shipped results

@@ -301,6 +301,11 @@ def test_ship_copies_the_small_outputs_and_fills_in_later_seeds(tmp_path):
     assert ("Made with `python -m gencomp_utils run --preset classroom --seeds 3` on a CPU, "
             "2 cores (python 3.11.7, tensorflow 2.21.0") in text
     assert "| 04_mnist_experiment | 60 | 61 | 62 |" in text  # the wall time of each seed
+    about["notes"] = ["Seed 2 trained in an earlier run."]  # written by hand: kept, and shown
+    (dest / "about.json").write_text(json.dumps(about))
+    _main_job(tmp_path / "again", seeds=3)
+    report.ship(tmp_path / "again", dest)
+    assert "- Seed 2 trained in an earlier run." in (dest / "report.md").read_text()
     # a later run of every seed, its first three loaded from the cache in 2 s: seeds added,
     # the wall times of the seeds trained before kept
     _main_job(tmp_path / "later", seeds=5, seconds=2.0)
@@ -383,6 +388,10 @@ def test_the_shipped_results_hold_to_the_schema_and_regenerate_their_report(tmp_
     assert about["files"] == sorted(p.relative_to(report.SHIPPED).as_posix()
                                     for p in report.SHIPPED.rglob("*")
                                     if p.is_file() and p.name != "about.json")
+    readme = (report.SHIPPED.parents[1] / "README.md").read_text()
+    for i, v in enumerate(report.claim_verdicts(runs), 1):  # the README quotes each verdict
+        row = next(line for line in readme.splitlines() if line.startswith(f"| {i} | "))
+        assert f"| **{v['verdict']}** |" in row, (row, v["verdict"])
     copy = shutil.copytree(report.SHIPPED, tmp_path / "copy")
     (copy / "report.md").unlink()
     assert report.write_report(copy).read_text() == (report.SHIPPED / "report.md").read_text()
