@@ -688,8 +688,10 @@ def ship(run_dir, dest=SHIPPED) -> Path:
     for pattern in SMALL_OUTPUTS:
         for f in sorted(run_dir.glob(f"seed*/*/{pattern}")):
             seed_dir, notebook = f.relative_to(run_dir).parts[:2]
-            if (notebook, seed_dir.removeprefix("seed")) in shipped:
-                continue  # what was shipped stays, with its wall time
+            seed = seed_dir.removeprefix("seed")
+            if (notebook, seed) in shipped or not any(
+                    r["notebook"] == notebook and str(r["seed"]) == seed for r in ok):
+                continue  # what was shipped stays, with its wall time; a failed notebook's out
             (dest / f.relative_to(run_dir)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, dest / f.relative_to(run_dir))
     for r in ok:  # the first run's time stays: a later one may have loaded its models
@@ -703,8 +705,9 @@ def ship(run_dir, dest=SHIPPED) -> Path:
         data={m["dataset"]: m["splits"] for m in read_metrics(dest)})
     paths.write_json(dest / "about.json", about, indent=1)  # the report reads it
     write_report(dest)
-    about["files"] = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")
-                            if p.is_file() and p.name != "about.json")
+    about["files"] = sorted(p.relative_to(dest).as_posix() for p in (
+        [dest / "report.md", *dest.glob("quality_vs_time_*.png")]
+        + [f for pattern in SMALL_OUTPUTS for f in dest.glob(f"seed*/*/{pattern}")]))
     paths.write_json(dest / "about.json", about, indent=1)
     return dest
 

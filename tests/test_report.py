@@ -308,13 +308,22 @@ def test_ship_copies_the_small_outputs_and_fills_in_later_seeds(tmp_path):
     assert "- Seed 2 trained in an earlier run." in (dest / "report.md").read_text()
     # a later run of every seed, its first three loaded from the cache in 2 s: seeds added,
     # the wall times of the seeds trained before kept
+    (dest / ".ipynb_checkpoints").mkdir()  # a stray file is not listed for download
+    (dest / ".ipynb_checkpoints" / "x.json").write_text("{}")
     _main_job(tmp_path / "later", seeds=5, seconds=2.0)
     about = json.loads((report.ship(tmp_path / "later", dest) / "about.json").read_text())
     assert about["seeds"] == 5 and len(report.read_metrics(dest)) == 5
+    assert "seed4/04_mnist_experiment/metrics.json" in about["files"]
+    assert not [f for f in about["files"] if "checkpoints" in f]
     assert about["wall_seconds"]["04_mnist_experiment"] == {"0": 60.0, "1": 61.0, "2": 62.0, "3": 5.0,
                                                  "4": 6.0}
     fds = {m["seed"]: m["models"]["vae"]["fd_domain"] for m in report.read_metrics(dest)}
     assert fds == pytest.approx({0: 2.0, 1: 3.0, 2: 4.0, 3: 3 + 1 / 15, 4: 4 + 1 / 15})
+    _main_job(tmp_path / "failed", seeds=5)  # seed 4 failed: nothing of it is shipped
+    summary = json.loads((tmp_path / "failed" / "summary.json").read_text())
+    summary["results"] = [r for r in summary["results"] if r["seed"] < 4]
+    (tmp_path / "failed" / "summary.json").write_text(json.dumps(summary))
+    assert not report.ship(tmp_path / "failed", tmp_path / "s2").joinpath("seed4").exists()
     _main_job(tmp_path / "other", seeds=1, machine="another CPU")
     with pytest.raises(ValueError, match="machine 'a CPU, 2 cores'.*another CPU"):
         report.ship(tmp_path / "other", dest)
