@@ -684,14 +684,13 @@ def ship(run_dir, dest=SHIPPED) -> Path:
         if about.get(key, summary.get(key)) != summary.get(key):
             raise ValueError(f"{dest} holds results of {key} {about[key]!r}, this run has "
                              f"{summary.get(key)!r}: ship it into another folder (--to).")
-    shipped = {(nb, seed) for nb, times in about["wall_seconds"].items() for seed in times}
+    # what finished in this run and is not shipped yet: a shipped one stays, with its time
+    new = {(f"seed{r['seed']}", r["notebook"]) for r in ok
+           if str(r["seed"]) not in about["wall_seconds"].get(r["notebook"], {})}
     for pattern in SMALL_OUTPUTS:
         for f in sorted(run_dir.glob(f"seed*/*/{pattern}")):
-            seed_dir, notebook = f.relative_to(run_dir).parts[:2]
-            seed = seed_dir.removeprefix("seed")
-            if (notebook, seed) in shipped or not any(
-                    r["notebook"] == notebook and str(r["seed"]) == seed for r in ok):
-                continue  # what was shipped stays, with its wall time; a failed notebook's out
+            if f.relative_to(run_dir).parts[:2] not in new:
+                continue
             (dest / f.relative_to(run_dir)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, dest / f.relative_to(run_dir))
     for r in ok:  # the first run's time stays: a later one may have loaded its models
